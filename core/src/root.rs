@@ -143,10 +143,11 @@ impl TrustedRoot {
     /// operator pins): it must be self-consistent and signed by a threshold of
     /// its own root keys. Expiry is checked separately with [`Self::check_fresh`].
     pub fn from_anchor(envelope: &Envelope) -> Result<Self, Error> {
-        let candidate: Root = envelope.unverified_parse("root")?;
+        // Type first: never parse (even unverified) a payload that is not a root.
         if envelope.payload_type != PAYLOAD_TYPE {
             return Err(Error::WrongPayloadType { expected: PAYLOAD_TYPE, found: envelope.payload_type.clone() });
         }
+        let candidate: Root = envelope.unverified_parse("root")?;
         let keys = candidate.resolve()?;
         let trusted = TrustedRoot { root: candidate, keys };
         let payload = trusted.verify_role_bytes(envelope, PAYLOAD_TYPE, Role::Root)?;
@@ -161,7 +162,8 @@ impl TrustedRoot {
     pub fn update(&self, next: &Envelope) -> Result<TrustedRoot, Error> {
         let payload = self.verify_role_bytes(next, PAYLOAD_TYPE, Role::Root)?;
         let root: Root = parse_payload(&payload, "root")?;
-        if root.version != self.root.version + 1 {
+        // checked_add: a trusted root at u64::MAX has no successor (and must not panic).
+        if self.root.version.checked_add(1) != Some(root.version) {
             return Err(Error::RootVersionSkip { trusted: self.root.version, found: root.version });
         }
         let keys = root.resolve()?;

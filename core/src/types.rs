@@ -40,7 +40,11 @@ impl fmt::Display for SecurityVersion {
 
 /// A SemVer 2.0 version with SemVer precedence ordering (pre-releases sort
 /// before the release; build metadata is ignored by the comparison).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing follow the same precedence, so `1.0.0+a == 1.0.0+b`:
+/// `Ord` must agree with `Eq` (std's contract), or sorted collections and
+/// hash maps would disagree about which versions are the same.
+#[derive(Debug, Clone)]
 pub struct Version(semver::Version);
 
 impl Version {
@@ -52,6 +56,22 @@ impl Version {
 
     pub fn semver(&self) -> &semver::Version {
         &self.0
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Exactly the fields precedence looks at (not `build`), to agree with `Eq`.
+        let v = &self.0;
+        (v.major, v.minor, v.patch, &v.pre).hash(state);
     }
 }
 

@@ -1,0 +1,52 @@
+# Updraft: `make demo` and `make test` work on a fresh machine that reaches only
+# the package registries. Every target installs what it needs (scripts/tools.sh).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+PORT ?= 8787
+STATE ?= .updraft
+
+# Tool environment (PATH with node 22 and pinned tools, WASM_BINDGEN_BIN, ...).
+TOOLENV = source .tools/env.sh
+
+.PHONY: help tools build build-worker build-native test test-rust test-node serve demo bench clean
+
+help:
+	@echo "make demo   set up, build, start the local edge with demo data, print what to try"
+	@echo "make test   set up, build and run every suite (what CI runs)"
+	@echo "make build  build the worker bundle and native binaries; print the wasm size"
+	@echo "make serve  run the local edge on 127.0.0.1:\$$PORT (default 8787), state in $(STATE)/"
+	@echo "make bench  run the benchmarks (see BENCHMARKS.md)"
+
+tools:
+	@scripts/tools.sh
+
+build: tools build-worker build-native
+
+build-worker:
+	@$(TOOLENV); cd worker && "$$WORKER_BUILD_BIN" --release 2>&1 | grep -v '^\s*$$' | tail -n 20
+	@scripts/wasm-size.sh
+
+build-native:
+	cargo build --release --locked -p firmware-agent -p updraft-cli
+
+test: build test-rust test-node
+
+test-rust:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo test --workspace --locked
+	cargo check -p updraft-core --target wasm32-unknown-unknown --locked
+
+test-node:
+	@$(TOOLENV); node --test --test-concurrency=1 tests/
+
+serve: build
+	@$(TOOLENV); scripts/serve.sh
+
+demo: build
+	@$(TOOLENV); scripts/demo.sh
+
+clean:
+	cargo clean
+	rm -rf worker/build tests/output

@@ -1,0 +1,193 @@
+//! The CLI's typed errors and the exit-code contract.
+//!
+//! Every error names the file (or key) it is about, so an operator reading it
+//! knows what to fix. Exit codes are part of the interface scripts rely on:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | verification failed: bad or missing signatures, threshold not met, expired, out of scope, artifact mismatch |
+//! | 2 | usage error: bad flags or argument values (clap's own code) |
+//! | 3 | input error: unreadable or malformed file, wrong kind of file or key |
+//! | 4 | output error: a file could not be written, or exists and `--force` was not given (also: no OS randomness for a new key) |
+
+use crate::trust::SignerReport;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The exit-code classes of the table in the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitClass {
+    VerificationFailed = 1,
+    Usage = 2,
+    Input = 3,
+    Output = 4,
+}
+
+impl From<ExitClass> for ExitCode {
+    fn from(class: ExitClass) -> ExitCode {
+        ExitCode::from(class as u8)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A document parsed but did not verify (signature, threshold, expiry, scope…).
+    #[error("{}: {source}", path.display())]
+    Verification {
+        path: PathBuf,
+        #[source]
+        source: updraft_core::Error,
+        /// Which signatures counted, when a threshold was checked.
+        signers: Vec<SignerReport>,
+    },
+    /// A file's bytes do not match what a verified manifest says about them.
+    #[error("{}: does not match the release manifest: {what} is {found}, the manifest says {expected}", path.display())]
+    ArtifactMismatch { path: PathBuf, what: &'static str, expected: String, found: String },
+    /// A verified document does not say what the operator required of it.
+    #[error("{}: {detail}", path.display())]
+    Rejected { path: PathBuf, detail: String, slug: &'static str },
+    /// An argument value clap could not judge on its own.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a DSSE envelope: {detail}", path.display())]
+    NotAnEnvelope { path: PathBuf, detail: String },
+    /// A well-formed file of the wrong kind, or a document whose content is malformed.
+    #[error("{}: {detail}", path.display())]
+    WrongInput { path: PathBuf, detail: String, slug: &'static str },
+    #[error("{}: {source}", path.display())]
+    InvalidDocument {
+        path: PathBuf,
+        #[source]
+        source: updraft_core::Error,
+    },
+    #[error("{}: this is a public key file; a private key is needed to sign", path.display())]
+    PublicKeyGiven { path: PathBuf },
+    #[error("{}: not a usable Updraft key file: {detail}", path.display())]
+    InvalidKeyFile { path: PathBuf, detail: String },
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: already exists; pass --force to replace it", path.display())]
+    OutputExists { path: PathBuf },
+    #[error("the operating system's random number generator failed: {0}")]
+    Entropy(String),
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::Usage(message.into())
+    }
+
+    pub fn wrong_input(path: &Path, slug: &'static str, detail: impl Into<String>) -> Self {
+        CliError::WrongInput { path: path.to_owned(), detail: detail.into(), slug }
+    }
+
+    /// Classifies a core error met while verifying `path`: a document that
+    /// could not even be read is an input error (3), anything else is a
+    /// verification failure (1).
+    pub fn from_core(path: &Path, source: updraft_core::Error) -> Self {
+        Self::from_core_with_signers(path, source, Vec::new())
+    }
+
+    pub fn from_core_with_signers(path: &Path, source: updraft_core::Error, signers: Vec<SignerReport>) -> Self {
+        use updraft_core::Error as E;
+        match source {
+            E::DocumentTooLarge { .. } | E::Malformed { .. } | E::InvalidBase64 { .. } => {
+                CliError::InvalidDocument { path: path.to_owned(), source }
+            }
+            _ => CliError::Verification { path: path.to_owned(), source, signers },
+        }
+    }
+
+    pub fn class(&self) -> ExitClass {
+        match self {
+            CliError::Verification { .. } | CliError::ArtifactMismatch { .. } | CliError::Rejected { .. } => {
+                ExitClass::VerificationFailed
+            }
+            CliError::Usage(_) => ExitClass::Usage,
+            CliError::Read { .. }
+            | CliError::NotAnEnvelope { .. }
+            | CliError::WrongInput { .. }
+            | CliError::InvalidDocument { .. }
+            | CliError::PublicKeyGiven { .. }
+            | CliError::InvalidKeyFile { .. } => ExitClass::Input,
+            CliError::Write { .. } | CliError::OutputExists { .. } | CliError::Entropy(_) => ExitClass::Output,
+        }
+    }
+
+    /// Stable machine-readable kind, the `error.type` of `--json` output.
+    /// Errors that wrap a core error reuse core's slug.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            CliError::Verification { source, .. } | CliError::InvalidDocument { source, .. } => source.slug(),
+            CliError::ArtifactMismatch { what, .. } => {
+                if *what == "length" {
+                    "artifact-length-mismatch"
+                } else {
+                    "artifact-hash-mismatch"
+                }
+            }
+            CliError::Usage(_) => "usage",
+            CliError::Read { .. } => "read-failed",
+            CliError::NotAnEnvelope { .. } => "not-an-envelope",
+            CliError::WrongInput { slug, .. } | CliError::Rejected { slug, .. } => slug,
+            CliError::PublicKeyGiven { .. } => "public-key-given",
+            CliError::InvalidKeyFile { .. } => "invalid-key-file",
+            CliError::Write { .. } => "write-failed",
+            CliError::OutputExists { .. } => "output-exists",
+            CliError::Entropy(_) => "entropy-unavailable",
+        }
+    }
+
+    /// The file the error is about, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            CliError::Usage(_) | CliError::Entropy(_) => None,
+            CliError::Verification { path, .. }
+            | CliError::ArtifactMismatch { path, .. }
+            | CliError::Rejected { path, .. }
+            | CliError::Read { path, .. }
+            | CliError::NotAnEnvelope { path, .. }
+            | CliError::WrongInput { path, .. }
+            | CliError::InvalidDocument { path, .. }
+            | CliError::PublicKeyGiven { path }
+            | CliError::InvalidKeyFile { path, .. }
+            | CliError::Write { path, .. }
+            | CliError::OutputExists { path } => Some(path),
+        }
+    }
+
+    pub fn signers(&self) -> &[SignerReport] {
+        match self {
+            CliError::Verification { signers, .. } => signers,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_documents_are_input_errors_and_bad_signatures_are_verification_failures() {
+        let p = Path::new("x.json");
+        let malformed = updraft_core::Error::Malformed { what: "root", detail: "eof".into() };
+        assert_eq!(CliError::from_core(p, malformed).class(), ExitClass::Input);
+        let threshold =
+            updraft_core::Error::ThresholdNotMet { role: updraft_core::Role::Release, valid: 1, threshold: 2 };
+        let err = CliError::from_core(p, threshold);
+        assert_eq!(err.class(), ExitClass::VerificationFailed);
+        assert_eq!(err.slug(), "signature-threshold-not-met");
+    }
+}

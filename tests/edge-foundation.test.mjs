@@ -1,0 +1,83 @@
+// The edge skeleton over HTTP: health, root serving and its cache headers,
+// problem+json for every error. Runs the built wasm worker in workerd.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startEdge, expectProblem } from './helpers/edge.mjs';
+import { makeRoot, seedRoot, tempDir } from './helpers/cli.mjs';
+
+let edge;
+let root;
+
+before(async () => {
+  edge = await startEdge();
+  const dir = tempDir();
+  root = await seedRoot(edge.db, makeRoot(dir));
+});
+
+after(() => edge?.stop());
+
+test('healthz answers ok and is never cached', async () => {
+  const res = await edge.fetch('/healthz');
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  const body = await res.json();
+  assert.equal(body.status, 'ok');
+  assert.equal(body.service, 'updraft-edge');
+});
+
+test('serves a published root byte for byte with immutable caching and an ETag', async () => {
+  const res = await edge.fetch('/v1/root/1.json');
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/json');
+  assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.equal(res.headers.get('etag'), `"${root.sha}"`);
+  assert.equal(await res.text(), root.envelope);
+});
+
+test('HEAD on a root returns the headers without a body', async () => {
+  const res = await edge.fetch('/v1/root/1.json', { method: 'HEAD' });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('etag'), `"${root.sha}"`);
+  assert.equal((await res.arrayBuffer()).byteLength, 0);
+});
+
+test('an unpublished root is a 404 problem that is never cached', async () => {
+  const res = await edge.fetch('/v1/root/2.json');
+  await expectProblem(assert, res, 404, 'root-not-found');
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+});
+
+test('non-canonical root URLs are not found', async () => {
+  for (const path of ['/v1/root/01.json', '/v1/root/0.json', '/v1/root/1', '/v1/root/-1.json', '/v1/root/1.json.bak']) {
+    const res = await edge.fetch(path);
+    await expectProblem(assert, res, 404, 'not-found');
+  }
+});
+
+test('unknown routes answer problem+json 404', async () => {
+  for (const path of ['/', '/nope', '/v1', '/v1/root', '/v1/../healthz', '/%00', '/v1/root/%2e%2e/1.json']) {
+    const res = await edge.fetch(path);
+    await expectProblem(assert, res, 404, 'not-found');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  }
+});
+
+test('a wrong method answers problem+json 405 with Allow', async () => {
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+    const res = await edge.fetch('/v1/root/1.json', { method, body: method === 'DELETE' ? undefined : 'x' });
+    await expectProblem(assert, res, 405, 'method-not-allowed');
+    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+  }
+});
+
+test('a long hostile path does not bloat the error', async () => {
+  const res = await edge.fetch('/' + 'a'.repeat(8000));
+  const body = await expectProblem(assert, res, 404, 'not-found');
+  assert.ok(body.detail.length < 400, `detail is ${body.detail.length} chars`);
+});
+
+test('the worker keeps serving after every error above (no isolate panic)', async () => {
+  const res = await edge.fetch('/healthz');
+  assert.equal(res.status, 200);
+});
