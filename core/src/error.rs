@@ -64,6 +64,8 @@ pub enum Error {
     TooManyRootSteps { max: u32 },
     #[error("{what} expired at {expires} (now {now})")]
     Expired { what: &'static str, expires: u64, now: u64 },
+    #[error("unauthorized ({reason}): {detail}")]
+    Unauthorized { reason: &'static str, detail: String },
     #[error("release is for product `{release}`, but root v{root_version} is scoped to `{scope}`")]
     ProductOutOfScope { release: String, scope: String, root_version: u64 },
 }
@@ -87,6 +89,7 @@ impl Error {
             Error::TooManyRootSteps { .. } => "too-many-root-steps",
             Error::Expired { .. } => "expired",
             Error::ProductOutOfScope { .. } => "product-out-of-scope",
+            Error::Unauthorized { reason, .. } => reason,
         }
     }
 

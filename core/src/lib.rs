@@ -18,14 +18,18 @@
 //! and the online `edge` key signs [`directive::Directive`]s,
 //! [`revocation::RevocationList`]s and [`device_cert::DeviceCertificate`]s.
 
+pub mod device_auth;
 pub mod device_cert;
 pub mod directive;
+pub mod download;
 pub mod dsse;
 mod error;
 pub mod hash;
 pub mod keys;
+pub mod protocol;
 pub mod release;
 pub mod revocation;
+pub mod rollout;
 pub mod root;
 mod types;
 
