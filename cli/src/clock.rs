@@ -12,7 +12,7 @@ pub fn now_or(override_now: Option<u64>) -> UnixTime {
         Some(secs) => UnixTime(secs),
         // A clock set before 1970 is treated as the epoch: every expiry
         // check then still compares against a definite time.
-        None => UnixTime(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
+        None => UnixTime(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
     }
 }
 

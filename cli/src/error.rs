@@ -111,9 +111,7 @@ impl CliError {
 
     pub fn class(&self) -> ExitClass {
         match self {
-            CliError::Verification { .. } | CliError::ArtifactMismatch { .. } | CliError::Rejected { .. } => {
-                ExitClass::VerificationFailed
-            }
+            CliError::Verification { .. } | CliError::ArtifactMismatch { .. } | CliError::Rejected { .. } => ExitClass::VerificationFailed,
             CliError::Usage(_) => ExitClass::Usage,
             CliError::Read { .. }
             | CliError::NotAnEnvelope { .. }
@@ -184,8 +182,7 @@ mod tests {
         let p = Path::new("x.json");
         let malformed = updraft_core::Error::Malformed { what: "root", detail: "eof".into() };
         assert_eq!(CliError::from_core(p, malformed).class(), ExitClass::Input);
-        let threshold =
-            updraft_core::Error::ThresholdNotMet { role: updraft_core::Role::Release, valid: 1, threshold: 2 };
+        let threshold = updraft_core::Error::ThresholdNotMet { role: updraft_core::Role::Release, valid: 1, threshold: 2 };
         let err = CliError::from_core(p, threshold);
         assert_eq!(err.class(), ExitClass::VerificationFailed);
         assert_eq!(err.slug(), "signature-threshold-not-met");

@@ -4,6 +4,7 @@
 
 use crate::error::CliError;
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -61,10 +62,7 @@ pub fn read_envelope(path: &Path) -> Result<Envelope, CliError> {
         };
         if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) {
             if obj.contains_key("seed") || (obj.contains_key("public") && obj.contains_key("keyid")) {
-                return CliError::NotAnEnvelope {
-                    path: path.to_owned(),
-                    detail: "this is a key file, not a signed document".into(),
-                };
+                return CliError::NotAnEnvelope { path: path.to_owned(), detail: "this is a key file, not a signed document".into() };
             }
         }
         CliError::NotAnEnvelope { path: path.to_owned(), detail }
@@ -81,16 +79,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> R
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| write_err(io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
+    let name = path.file_name().ok_or_else(|| write_err(io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
     if replace == Replace::Never && path.exists() {
         return Err(CliError::OutputExists { path: path.to_owned() });
     }
     let temp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), random_suffix()));
     let result = write_temp(&temp, bytes, mode).and_then(|()| match replace {
         Replace::Allowed => fs::rename(&temp, path),
-        Replace::Never => fs::hard_link(&temp, path),
+        Replace::Never => link_new(&temp, path),
     });
     // After a rename the temp name is gone; after a link (or a failure) it
     // still exists and must not linger.
@@ -102,6 +98,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> R
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CliError::OutputExists { path: path.to_owned() }),
         Err(e) => Err(write_err(e)),
+    }
+}
+
+/// Moves `temp` to `path` only if `path` does not exist. A hard link does
+/// that atomically; on file systems without hard links (FAT, some network
+/// mounts) fall back to check-then-rename, which leaves a small race window.
+fn link_new(temp: &Path, path: &Path) -> io::Result<()> {
+    match fs::hard_link(temp, path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            if path.exists() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(temp, path)
+        }
+        other => other,
     }
 }
 
@@ -142,7 +153,10 @@ fn random_suffix() -> String {
     if getrandom::fill(&mut bytes).is_err() {
         return std::process::id().to_string();
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// `path` with `suffix` appended to its file name (`key.json` → `key.json.pub`).

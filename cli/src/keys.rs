@@ -76,8 +76,8 @@ fn generate(args: &GenerateArgs) -> Result<Generated, CliError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| CliError::Entropy(e.to_string()))?;
     let key = SigningKey::from_seed(seed);
-    let private_json = to_json_bytes(&SigningKeyFile::from_key(&key));
-    let public_json = to_json_bytes(&PublicKeyFile::from_key(key.public_key()));
+    let private_json = to_json_bytes(&SigningKeyFile::from_key(&key), private_path)?;
+    let public_json = to_json_bytes(&PublicKeyFile::from_key(key.public_key()), &public_path)?;
     files::write_atomic(private_path, &private_json, PRIVATE_MODE, replace)?;
     if let Err(e) = files::write_atomic(&public_path, &public_json, PUBLIC_MODE, replace) {
         // A private key nobody can use the public half of is only a liability;
@@ -88,11 +88,13 @@ fn generate(args: &GenerateArgs) -> Result<Generated, CliError> {
     Ok(Generated { keyid: key.keyid().clone(), private_key: private_path.clone(), public_key: public_path })
 }
 
-fn to_json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
-    // Key files are plain strings; serialising them cannot fail.
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+/// Serialises a key file. It holds plain strings and cannot fail, but an
+/// empty key file written on a "cannot happen" path would be worse than an error.
+fn to_json_bytes<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, CliError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| CliError::Write { path: path.to_owned(), source: std::io::Error::other(e) })?;
     bytes.push(b'\n');
-    bytes
+    Ok(bytes)
 }
 
 #[derive(Debug, Serialize)]

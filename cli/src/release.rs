@@ -21,7 +21,7 @@ pub enum ReleaseCommand {
     ///
     /// The image is streamed, never loaded whole. Release keys then add their
     /// signatures with `updraft release sign` until the root's release threshold is met.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Add one signature to a release manifest, in place (repeat with other keys to reach the threshold).
     Sign(SignArgs),
 }

@@ -54,17 +54,11 @@ pub fn sign_in_place(args: &SignArgs, expected_type: &str, other_command: &str) 
         return Err(wrong_type(&args.file, &envelope.payload_type, expected_type, other_command));
     }
     let replaced = envelope.signatures.iter().any(|s| &s.keyid == key.keyid());
-    envelope
-        .add_signature_checked(&key)
-        .map_err(|source| CliError::InvalidDocument { path: args.file.clone(), source })?;
+    envelope.add_signature_checked(&key).map_err(|source| CliError::InvalidDocument { path: args.file.clone(), source })?;
     files::write_atomic(&args.file, &files::envelope_bytes(&envelope), PUBLIC_MODE, Replace::Allowed)?;
     Ok(Signed { envelope, keyid: key.keyid().clone(), replaced })
 }
 
 fn wrong_type(path: &Path, found: &str, expected: &str, other_command: &str) -> CliError {
-    CliError::wrong_input(
-        path,
-        "wrong-payload-type",
-        format!("payloadType is `{found}`, expected `{expected}`; {other_command}"),
-    )
+    CliError::wrong_input(path, "wrong-payload-type", format!("payloadType is `{found}`, expected `{expected}`; {other_command}"))
 }

@@ -32,13 +32,7 @@ pub struct SignerReport {
 }
 
 impl SignerReport {
-    pub fn new(
-        envelope: &Envelope,
-        role: Role,
-        keys: &BTreeMap<KeyId, PublicKey>,
-        threshold: u32,
-        keys_of: String,
-    ) -> Self {
+    pub fn new(envelope: &Envelope, role: Role, keys: &BTreeMap<KeyId, PublicKey>, threshold: u32, keys_of: String) -> Self {
         let valid: Vec<KeyId> = envelope.valid_signers(keys).map(|(_, ids)| ids.into_iter().collect()).unwrap_or_default();
         Self::from_valid(envelope, role, keys.len(), threshold, keys_of, valid)
     }
@@ -51,14 +45,7 @@ impl SignerReport {
         Self::from_valid(envelope, role, keys, threshold, format!("root v{}", trusted.version()), valid)
     }
 
-    fn from_valid(
-        envelope: &Envelope,
-        role: Role,
-        keys: usize,
-        threshold: u32,
-        keys_of: String,
-        valid: Vec<KeyId>,
-    ) -> Self {
+    fn from_valid(envelope: &Envelope, role: Role, keys: usize, threshold: u32, keys_of: String, valid: Vec<KeyId>) -> Self {
         let mut not_counted: Vec<KeyId> = Vec::new();
         for sig in &envelope.signatures {
             if !valid.contains(&sig.keyid) && !not_counted.contains(&sig.keyid) {
@@ -114,9 +101,7 @@ pub fn role_keys(root: &Root, role: Role) -> Result<BTreeMap<KeyId, PublicKey>, 
 pub fn read_root_unverified(path: &Path) -> Result<(Envelope, Root), CliError> {
     let envelope = files::read_envelope(path)?;
     require_root_type(path, &envelope)?;
-    let root: Root = envelope
-        .unverified_parse("root")
-        .map_err(|source| CliError::InvalidDocument { path: path.to_owned(), source })?;
+    let root: Root = envelope.unverified_parse("root").map_err(|source| CliError::InvalidDocument { path: path.to_owned(), source })?;
     Ok((envelope, root))
 }
 
@@ -167,8 +152,7 @@ pub fn load_chain(paths: &[PathBuf], now: UnixTime) -> Result<Chain, CliError> {
     let envelope = files::read_envelope(anchor_path)?;
     require_root_type(anchor_path, &envelope)?;
     let own = own_root_signers(&envelope).into_iter().collect::<Vec<_>>();
-    let mut trusted = TrustedRoot::from_anchor(&envelope)
-        .map_err(|e| CliError::from_core_with_signers(anchor_path, e, own.clone()))?;
+    let mut trusted = TrustedRoot::from_anchor(&envelope).map_err(|e| CliError::from_core_with_signers(anchor_path, e, own.clone()))?;
     let mut steps = vec![step(anchor_path, &trusted, own)];
     for path in successors {
         let envelope = files::read_envelope(path)?;

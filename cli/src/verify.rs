@@ -54,14 +54,10 @@ struct FileCheck {
     length: u64,
 }
 
-/// The result of `updraft verify`.
+/// What verifying one document established, before the common fields are added.
 #[derive(Debug, Serialize)]
-struct Verified {
-    file: PathBuf,
+struct Judgement {
     document: &'static str,
-    payload_type: String,
-    root_version: u64,
-    now: UnixTime,
     signatures: Vec<SignerReport>,
     payload: serde_json::Value,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -71,14 +67,26 @@ struct Verified {
     summary: String,
 }
 
+/// The result of `updraft verify`.
+#[derive(Debug, Serialize)]
+struct Verified {
+    file: PathBuf,
+    payload_type: String,
+    root_version: u64,
+    now: UnixTime,
+    #[serde(flatten)]
+    judgement: Judgement,
+}
+
 impl fmt::Display for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "OK: {} is a valid {} under root v{}", self.file.display(), self.document, self.root_version)?;
-        for report in &self.signatures {
+        let j = &self.judgement;
+        writeln!(f, "OK: {} is a valid {} under root v{}", self.file.display(), j.document, self.root_version)?;
+        for report in &j.signatures {
             write!(f, "{report}")?;
         }
-        f.write_str(&self.summary)?;
-        for check in &self.files {
+        f.write_str(&j.summary)?;
+        for check in &j.files {
             writeln!(f, "  {} {} matches: {} bytes, sha256 {}", check.kind, check.file.display(), check.length, check.sha256)?;
         }
         Ok(())
@@ -95,34 +103,12 @@ pub fn run(args: &VerifyArgs, out: Output) -> Result<(), CliError> {
         return Err(CliError::usage("--firmware, --sbom and --hardware-id apply only to release manifests"));
     }
     let trusted = &chain.trusted;
-    let mut verified = match envelope.payload_type.as_str() {
+    let judgement = match envelope.payload_type.as_str() {
         release::PAYLOAD_TYPE => verify_release(args, trusted, &envelope, now)?,
         root::PAYLOAD_TYPE => verify_root(trusted, &envelope, path, now)?,
         directive::PAYLOAD_TYPE => verify_directive(trusted, &envelope, path, now)?,
-        revocation::PAYLOAD_TYPE => {
-            let (list, signers) = verify_doc::<RevocationList>(trusted, &envelope, path, now)?;
-            let summary = format!(
-                "  seq {}, {} revoked image(s), {} security floor(s), {} revoked key(s); expires {}\n",
-                list.seq,
-                list.revoked.len(),
-                list.min_security_version.len(),
-                list.revoked_keyids.len(),
-                human_time(list.expires)
-            );
-            verified_doc(&list, vec![signers], summary)
-        }
-        device_cert::PAYLOAD_TYPE => {
-            let (cert, signers) = verify_doc::<DeviceCertificate>(trusted, &envelope, path, now)?;
-            let summary = format!(
-                "  device {} ({} / {}, serial {}); expires {}\n",
-                cert.device_id,
-                cert.product,
-                cert.hardware_id,
-                cert.serial,
-                human_time(cert.expires)
-            );
-            verified_doc(&cert, vec![signers], summary)
-        }
+        revocation::PAYLOAD_TYPE => verify_revocations(trusted, &envelope, path, now)?,
+        device_cert::PAYLOAD_TYPE => verify_device_cert(trusted, &envelope, path, now)?,
         other => {
             return Err(CliError::wrong_input(
                 path,
@@ -131,11 +117,13 @@ pub fn run(args: &VerifyArgs, out: Output) -> Result<(), CliError> {
             ))
         }
     };
-    verified.file = args.envelope.clone();
-    verified.payload_type.clone_from(&envelope.payload_type);
-    verified.root_version = trusted.version();
-    verified.now = now;
-    out.success(&verified);
+    out.success(&Verified {
+        file: args.envelope.clone(),
+        payload_type: envelope.payload_type,
+        root_version: trusted.version(),
+        now,
+        judgement,
+    });
     Ok(())
 }
 
@@ -154,26 +142,11 @@ fn verify_doc<T: SignedDocument>(
     }
 }
 
-fn verified_doc<T: SignedDocument>(doc: &T, signatures: Vec<SignerReport>, summary: String) -> Verified {
-    Verified {
-        file: PathBuf::new(),
-        document: T::WHAT,
-        payload_type: String::new(),
-        root_version: 0,
-        now: UnixTime(0),
-        signatures,
-        payload: serde_json::to_value(doc).unwrap_or_default(),
-        files: Vec::new(),
-        summary,
-    }
+fn judged<T: SignedDocument>(doc: &T, signatures: Vec<SignerReport>, summary: String) -> Judgement {
+    Judgement { document: T::WHAT, signatures, payload: serde_json::to_value(doc).unwrap_or_default(), files: Vec::new(), summary }
 }
 
-fn verify_release(
-    args: &VerifyArgs,
-    trusted: &TrustedRoot,
-    envelope: &Envelope,
-    now: UnixTime,
-) -> Result<Verified, CliError> {
+fn verify_release(args: &VerifyArgs, trusted: &TrustedRoot, envelope: &Envelope, now: UnixTime) -> Result<Judgement, CliError> {
     let path = args.envelope.as_path();
     let (manifest, signers) = verify_doc::<ReleaseManifest>(trusted, envelope, path, now)?;
     if let Some(hw) = &args.hardware_id {
@@ -192,17 +165,13 @@ fn verify_release(
     }
     if let Some(sbom_path) = &args.sbom {
         let Some(sbom) = &manifest.sbom else {
-            return Err(CliError::Rejected {
-                path: path.to_owned(),
-                detail: "the release manifest names no SBOM".into(),
-                slug: "no-sbom",
-            });
+            return Err(CliError::Rejected { path: path.to_owned(), detail: "the release manifest names no SBOM".into(), slug: "no-sbom" });
         };
         files.push(check_file(sbom_path, "sbom", sbom.sha256, sbom.length)?);
     }
-    let mut verified = verified_doc(&manifest, vec![signers], ManifestView(&manifest).to_string());
-    verified.files = files;
-    Ok(verified)
+    let mut judgement = judged(&manifest, vec![signers], ManifestView(&manifest).to_string());
+    judgement.files = files;
+    Ok(judgement)
 }
 
 /// Streams a file and compares it with a manifest's length and SHA-256
@@ -237,7 +206,7 @@ fn check_file(path: &Path, kind: &'static str, sha256: Sha256, length: u64) -> R
 
 /// A root given as the document: either the trusted root itself, or its
 /// direct successor (which then needs old and new root signatures).
-fn verify_root(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now: UnixTime) -> Result<Verified, CliError> {
+fn verify_root(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now: UnixTime) -> Result<Judgement, CliError> {
     let candidate: Root =
         envelope.unverified_parse("root").map_err(|source| CliError::InvalidDocument { path: path.to_owned(), source })?;
     let current = trusted.version();
@@ -262,21 +231,25 @@ fn verify_root(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now: Uni
         }
         trusted.check_fresh(now).map_err(|e| CliError::from_core(path, e))?;
         candidate
+    } else if candidate.version < current {
+        return Err(CliError::Rejected {
+            path: path.to_owned(),
+            detail: format!(
+                "root v{} is older than the trusted root v{current}; to check it, pass it as the first --root",
+                candidate.version
+            ),
+            slug: "root-older-than-trusted",
+        });
     } else {
         let skip = updraft_core::Error::RootVersionSkip { trusted: current, found: candidate.version };
         return Err(CliError::from_core(path, skip));
     };
-    Ok(verified_doc(&root, signers, RootSummary::of(&root).to_string()))
+    Ok(judged(&root, signers, RootSummary::of(&root).to_string()))
 }
 
 /// A directive is edge-signed; an `update` action carries a release that must
 /// still verify under the release role: the edge key alone cannot ship firmware.
-fn verify_directive(
-    trusted: &TrustedRoot,
-    envelope: &Envelope,
-    path: &Path,
-    now: UnixTime,
-) -> Result<Verified, CliError> {
+fn verify_directive(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now: UnixTime) -> Result<Judgement, CliError> {
     let (directive, edge_signers) = verify_doc::<Directive>(trusted, envelope, path, now)?;
     let mut signers = vec![edge_signers];
     let mut summary = format!(
@@ -301,5 +274,31 @@ fn verify_directive(
         }
         _ => summary.push_str("  action: (unknown to this CLI)\n"),
     }
-    Ok(verified_doc(&directive, signers, summary))
+    Ok(judged(&directive, signers, summary))
+}
+
+fn verify_revocations(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now: UnixTime) -> Result<Judgement, CliError> {
+    let (list, signers) = verify_doc::<RevocationList>(trusted, envelope, path, now)?;
+    let summary = format!(
+        "  seq {}, {} revoked image(s), {} security floor(s), {} revoked key(s); expires {}\n",
+        list.seq,
+        list.revoked.len(),
+        list.min_security_version.len(),
+        list.revoked_keyids.len(),
+        human_time(list.expires)
+    );
+    Ok(judged(&list, vec![signers], summary))
+}
+
+fn verify_device_cert(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now: UnixTime) -> Result<Judgement, CliError> {
+    let (cert, signers) = verify_doc::<DeviceCertificate>(trusted, envelope, path, now)?;
+    let summary = format!(
+        "  device {} ({} / {}, serial {}); expires {}\n",
+        cert.device_id,
+        cert.product,
+        cert.hardware_id,
+        cert.serial,
+        human_time(cert.expires)
+    );
+    Ok(judged(&cert, vec![signers], summary))
 }

@@ -63,11 +63,8 @@ impl AuthHeader {
         let cert_json = B64.decode(cert_b64).map_err(|_| bad("cert is not base64"))?;
         let cert = Envelope::from_slice(&cert_json).map_err(|e| bad(format!("cert: {e}")))?;
         let ts = ts.parse::<u64>().map_err(|_| bad("ts must be unix seconds"))?;
-        let sig: [u8; 64] = B64
-            .decode(sig)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad("sig must be a base64 64-byte Ed25519 signature"))?;
+        let sig: [u8; 64] =
+            B64.decode(sig).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| bad("sig must be a base64 64-byte Ed25519 signature"))?;
         Ok(AuthHeader { cert, cert_digest: Sha256::digest(cert_b64.as_bytes()), ts: UnixTime(ts), sig })
     }
 
@@ -118,10 +115,9 @@ pub fn verify_request(
 ) -> Result<DeviceCertificate, Error> {
     let auth = AuthHeader::parse(header)?;
     auth.check_fresh(now)?;
-    let cert: DeviceCertificate = root.verify(&auth.cert, now).map_err(|e| Error::Unauthorized {
-        reason: "bad-certificate",
-        detail: format!("device certificate: {e}"),
-    })?;
+    let cert: DeviceCertificate = root
+        .verify(&auth.cert, now)
+        .map_err(|e| Error::Unauthorized { reason: "bad-certificate", detail: format!("device certificate: {e}") })?;
     auth.check_signature(&cert, method, path, body)?;
     Ok(cert)
 }

@@ -104,10 +104,7 @@ mod tests {
 
     #[test]
     fn matches_the_fips_180_test_vector() {
-        assert_eq!(
-            Sha256::digest(b"abc").to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(Sha256::digest(b"abc").to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

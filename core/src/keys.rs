@@ -25,9 +25,7 @@ impl KeyId {
     }
 
     pub fn parse(s: &str) -> Result<Self, Error> {
-        Sha256::parse_hex(s)
-            .map(|d| KeyId(d.to_hex()))
-            .map_err(|_| Error::field("keyid", "must be 64 lowercase hex characters"))
+        Sha256::parse_hex(s).map(|d| KeyId(d.to_hex())).map_err(|_| Error::field("keyid", "must be 64 lowercase hex characters"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -125,10 +123,7 @@ impl KeyEntry {
         if self.alg != ED25519 {
             return Err(Error::UnknownAlgorithm { keyid: keyid.to_string(), alg: self.alg.clone() });
         }
-        let pk = PublicKey::from_base64(&self.public).map_err(|e| Error::InvalidKey {
-            keyid: keyid.to_string(),
-            detail: e.to_string(),
-        })?;
+        let pk = PublicKey::from_base64(&self.public).map_err(|e| Error::InvalidKey { keyid: keyid.to_string(), detail: e.to_string() })?;
         if pk.keyid() != keyid {
             return Err(Error::InvalidKey {
                 keyid: keyid.to_string(),
@@ -210,9 +205,7 @@ impl SigningKeyFile {
             return Err(Error::UnknownAlgorithm { keyid: self.keyid.to_string(), alg: self.alg.clone() });
         }
         let seed = B64.decode(&self.seed).map_err(|_| Error::InvalidBase64 { field: "seed" })?;
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| Error::field("seed", "Ed25519 seed must be 32 bytes"))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| Error::field("seed", "Ed25519 seed must be 32 bytes"))?;
         let key = SigningKey::from_seed(seed);
         if key.keyid() != &self.keyid || key.public_key().to_base64() != self.public {
             return Err(Error::InvalidKey {
@@ -250,13 +243,9 @@ mod tests {
     #[test]
     fn rfc8032_test_vector_1_signs_and_verifies() {
         // RFC 8032 §7.1, TEST 1 (empty message).
-        let seed: [u8; 32] =
-            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap().try_into().unwrap();
+        let seed: [u8; 32] = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap().try_into().unwrap();
         let key = SigningKey::from_seed(seed);
-        assert_eq!(
-            hex::encode(key.public_key().as_bytes()),
-            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-        );
+        assert_eq!(hex::encode(key.public_key().as_bytes()), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
         let sig = key.sign(b"");
         assert_eq!(
             hex::encode(sig),

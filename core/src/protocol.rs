@@ -99,7 +99,9 @@ pub struct CheckRequest {
 impl CheckRequest {
     pub fn validate(&self) -> Result<(), Error> {
         let n = self.nonce.len();
-        if !(16..=128).contains(&n) || !self.nonce.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'=')) {
+        if !(16..=128).contains(&n)
+            || !self.nonce.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'='))
+        {
             return Err(Error::InvalidField { field: "nonce", detail: "must be 16 to 128 base64/hex characters".into() });
         }
         if matches!(self.battery, Some(b) if b > 100) {

@@ -85,12 +85,7 @@ impl Root {
             }
             // Distinct keys only: listing one key twice must not fake a threshold.
             if spec.threshold == 0 || spec.threshold as usize > keys.len() {
-                return Err(Error::ImpossibleThreshold {
-                    role,
-                    threshold: spec.threshold,
-                    keys: keys.len(),
-                    root_version: self.version,
-                });
+                return Err(Error::ImpossibleThreshold { role, threshold: spec.threshold, keys: keys.len(), root_version: self.version });
             }
             out.insert(role, keys);
         }
@@ -174,11 +169,7 @@ impl TrustedRoot {
 
     /// Walks a sequence of successor roots (n+1, n+2, …) and checks that the
     /// root it ends on has not expired. At most [`MAX_ROOT_STEPS`] steps.
-    pub fn update_chain<'a>(
-        &self,
-        successors: impl IntoIterator<Item = &'a Envelope>,
-        now: UnixTime,
-    ) -> Result<TrustedRoot, Error> {
+    pub fn update_chain<'a>(&self, successors: impl IntoIterator<Item = &'a Envelope>, now: UnixTime) -> Result<TrustedRoot, Error> {
         let mut current = self.clone();
         for (step, env) in successors.into_iter().enumerate() {
             if step as u32 >= MAX_ROOT_STEPS {
@@ -225,10 +216,7 @@ impl TrustedRoot {
 
     /// Which of an envelope's signatures are valid keys of `role` (for display).
     pub fn valid_signers(&self, envelope: &Envelope, role: Role) -> Vec<KeyId> {
-        envelope
-            .valid_signers(self.role_keys(role))
-            .map(|(_, ids)| ids.into_iter().collect())
-            .unwrap_or_default()
+        envelope.valid_signers(self.role_keys(role)).map(|(_, ids)| ids.into_iter().collect()).unwrap_or_default()
     }
 }
 

@@ -49,9 +49,7 @@ pub struct Version(semver::Version);
 
 impl Version {
     pub fn parse(s: &str) -> Result<Self, Error> {
-        semver::Version::parse(s)
-            .map(Version)
-            .map_err(|e| Error::field("version", format!("`{s}` is not SemVer: {e}")))
+        semver::Version::parse(s).map(Version).map_err(|e| Error::field("version", format!("`{s}` is not SemVer: {e}")))
     }
 
     pub fn semver(&self) -> &semver::Version {

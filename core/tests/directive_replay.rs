@@ -41,10 +41,7 @@ fn rejects_answer_addressed_to_another_device() {
 fn nonce_comparison_is_exact() {
     let answer = directive();
     for near_miss in ["", "NONCE-5F1C0A93", "nonce-5f1c0a93 ", "nonce-5f1c0a9"] {
-        assert!(matches!(
-            answer.check_answers(&device_id(DEVICE), near_miss),
-            Err(Error::InvalidField { field: "nonce", .. })
-        ));
+        assert!(matches!(answer.check_answers(&device_id(DEVICE), near_miss), Err(Error::InvalidField { field: "nonce", .. })));
     }
 }
 

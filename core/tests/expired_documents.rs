@@ -37,8 +37,7 @@ fn release_without_expiry_does_not_expire() {
     let mut release = release_manifest();
     release.expires = None;
 
-    let verified: ReleaseManifest =
-        fx.trusted_root().verify(&fx.sign_release(&release), NOW.plus_secs(ROOT_LIFETIME - 1)).unwrap();
+    let verified: ReleaseManifest = fx.trusted_root().verify(&fx.sign_release(&release), NOW.plus_secs(ROOT_LIFETIME - 1)).unwrap();
 
     assert_eq!(verified, release);
 }

@@ -18,10 +18,7 @@ fn rejects_release_for_a_product_outside_the_root_scope() {
 
     let err = fx.trusted_root().verify::<ReleaseManifest>(&fx.sign_release(&release), NOW).unwrap_err();
 
-    assert_eq!(
-        err,
-        Error::ProductOutOfScope { release: OTHER_PRODUCT.to_owned(), scope: ROOT_SCOPE.to_owned(), root_version: 1 }
-    );
+    assert_eq!(err, Error::ProductOutOfScope { release: OTHER_PRODUCT.to_owned(), scope: ROOT_SCOPE.to_owned(), root_version: 1 });
 }
 
 #[test]
@@ -35,14 +32,7 @@ fn exact_scope_does_not_cover_a_longer_product_name() {
 
     let err = trusted.verify::<ReleaseManifest>(&fx.sign_release(&release), NOW).unwrap_err();
 
-    assert_eq!(
-        err,
-        Error::ProductOutOfScope {
-            release: "acme-thermostat-pro".to_owned(),
-            scope: PRODUCT.to_owned(),
-            root_version: 1
-        }
-    );
+    assert_eq!(err, Error::ProductOutOfScope { release: "acme-thermostat-pro".to_owned(), scope: PRODUCT.to_owned(), root_version: 1 });
 }
 
 #[test]

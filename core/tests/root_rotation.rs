@@ -36,10 +36,7 @@ fn rejects_rotation_signed_by_old_keys_but_not_by_the_new_root_keys() {
 fn rejects_rotation_with_one_old_key_short_of_the_old_threshold() {
     let old = Fixture::new();
     let new = Fixture::generation(2);
-    let envelope = keep_signatures_of(
-        &rotation(&old, &new, 2),
-        &[&old.root_keys[0], &new.root_keys[0], &new.root_keys[1]],
-    );
+    let envelope = keep_signatures_of(&rotation(&old, &new, 2), &[&old.root_keys[0], &new.root_keys[0], &new.root_keys[1]]);
 
     let err = old.trusted_root().update(&envelope).unwrap_err();
 
@@ -50,10 +47,7 @@ fn rejects_rotation_with_one_old_key_short_of_the_old_threshold() {
 fn rejects_rotation_with_one_new_key_short_of_the_new_threshold() {
     let old = Fixture::new();
     let new = Fixture::generation(2);
-    let envelope = keep_signatures_of(
-        &rotation(&old, &new, 2),
-        &[&old.root_keys[0], &old.root_keys[1], &new.root_keys[0]],
-    );
+    let envelope = keep_signatures_of(&rotation(&old, &new, 2), &[&old.root_keys[0], &old.root_keys[1], &new.root_keys[0]]);
 
     let err = old.trusted_root().update(&envelope).unwrap_err();
 

@@ -21,10 +21,7 @@ fn rejects_directive_presented_as_a_release() {
 
     let err = fx.trusted_root().verify::<ReleaseManifest>(&envelope, NOW).unwrap_err();
 
-    assert_eq!(
-        err,
-        Error::WrongPayloadType { expected: release::PAYLOAD_TYPE, found: directive::PAYLOAD_TYPE.to_owned() }
-    );
+    assert_eq!(err, Error::WrongPayloadType { expected: release::PAYLOAD_TYPE, found: directive::PAYLOAD_TYPE.to_owned() });
 }
 
 #[test]
@@ -42,10 +39,7 @@ fn rejects_release_presented_as_a_directive() {
 
     let err = fx.trusted_root().verify::<Directive>(&fx.sign_release(&release_manifest()), NOW).unwrap_err();
 
-    assert_eq!(
-        err,
-        Error::WrongPayloadType { expected: directive::PAYLOAD_TYPE, found: release::PAYLOAD_TYPE.to_owned() }
-    );
+    assert_eq!(err, Error::WrongPayloadType { expected: directive::PAYLOAD_TYPE, found: release::PAYLOAD_TYPE.to_owned() });
 }
 
 #[test]
@@ -91,12 +85,8 @@ fn relabelled_envelope_fails_its_signatures() {
 #[test]
 fn payload_type_comparison_is_exact() {
     let fx = Fixture::new();
-    for spelling in [
-        "application/vnd.updraft.release+JSON",
-        "application/vnd.updraft.release+json ",
-        "application/vnd.updraft.release",
-        "",
-    ] {
+    for spelling in ["application/vnd.updraft.release+JSON", "application/vnd.updraft.release+json ", "application/vnd.updraft.release", ""]
+    {
         let envelope = Envelope::sign(spelling, &serde_json::to_vec(&release_manifest()).unwrap(), &fx.release_signers());
 
         let err = fx.trusted_root().verify::<ReleaseManifest>(&envelope, NOW).unwrap_err();

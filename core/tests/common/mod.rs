@@ -22,11 +22,11 @@ use updraft_core::dsse::{Envelope, Signature};
 use updraft_core::keys::KeyEntry;
 use updraft_core::release::{Artifact, ReleaseManifest};
 use updraft_core::revocation::{RevocationList, Revoked};
-use updraft_core::root::{role_from_keys, RoleSpec, Roles, Root, SignedDocument, TrustedRoot};
-use updraft_core::{
-    DeviceId, HardwareId, KeyId, ProductName, PublicKey, SecurityVersion, Sha256, SigningKey,
-    UnixTime, Version,
-};
+use updraft_core::root::{role_from_keys, RoleSpec, Roles, Root, TrustedRoot};
+use updraft_core::{DeviceId, HardwareId, KeyId, ProductName, PublicKey, SecurityVersion, Sha256, SigningKey, UnixTime, Version};
+
+/// Re-exported so `doc.sign(..)` reads naturally in every test file.
+pub use updraft_core::root::SignedDocument;
 
 /// The fixed "now" of every test: 2026-01-01T00:00:00Z.
 pub const NOW: UnixTime = UnixTime(1_767_225_600);
@@ -104,13 +104,7 @@ impl Fixture {
         let (edge_table, edge) = role_from_keys(&public(std::slice::from_ref(&self.edge_key)), 1);
         keys.extend(release_table);
         keys.extend(edge_table);
-        Root {
-            version,
-            expires: NOW.plus_secs(ROOT_LIFETIME),
-            product: ROOT_SCOPE.to_owned(),
-            keys,
-            roles: Roles { root, release, edge },
-        }
+        Root { version, expires: NOW.plus_secs(ROOT_LIFETIME), product: ROOT_SCOPE.to_owned(), keys, roles: Roles { root, release, edge } }
     }
 
     /// A threshold (the first two) of this generation's root keys.
