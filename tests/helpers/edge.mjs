@@ -3,7 +3,9 @@
 // call, listening on 127.0.0.1 on a free port. Tests talk plain HTTP to it.
 import { Miniflare } from 'miniflare';
 import { readdir, readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,21 +30,35 @@ export async function applyMigrations(db) {
   }
 }
 
+/** Secrets a test edge runs with; the edge key comes from the test's root keys. */
+export function edgeSecrets(edgeKeyPath) {
+  return {
+    UPDRAFT_EDGE_KEY: readFileSync(edgeKeyPath, 'utf8'),
+    UPDRAFT_DOWNLOAD_SECRET: randomBytes(32).toString('hex'),
+    UPDRAFT_BOOTSTRAP_TOKEN: `boot_${randomBytes(24).toString('hex')}`,
+  };
+}
+
 /**
- * Starts the edge. Options:
- *  - bindings: extra text bindings / secrets
+ * Starts the edge with the bindings of wrangler.toml (D1, R2, rate limits,
+ * vars), fresh in-memory state, on 127.0.0.1 and a free port.
+ * Options: bindings (extra vars/secrets, e.g. from edgeSecrets()).
  * Returns { url, mf, db, fetch(path, init), stop() }.
  */
 export async function startEdge({ bindings = {} } = {}) {
   if (!existsSync(BUILD)) throw new Error(`${BUILD} is missing: run 'make build' first`);
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(REPO, 'wrangler.toml'));
+  const suite = `${process.pid}-${Date.now()}`;
   const mf = new Miniflare({
     scriptPath: BUILD,
     modules: true,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-    compatibilityDate: '2026-07-30',
-    d1Databases: { DB: `updraft-test-${process.pid}-${Date.now()}` },
-    r2Buckets: { ARTIFACTS: 'updraft-artifacts' },
-    bindings: { UPDRAFT_ENV: 'test', ...bindings },
+    modulesRules: workerOptions.modulesRules,
+    compatibilityDate: workerOptions.compatibilityDate,
+    compatibilityFlags: workerOptions.compatibilityFlags,
+    d1Databases: { DB: `updraft-test-${suite}` },
+    r2Buckets: { ARTIFACTS: `updraft-artifacts-${suite}` },
+    ratelimits: workerOptions.ratelimits,
+    bindings: { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings },
     host: '127.0.0.1',
     port: 0,
   });
@@ -53,6 +69,7 @@ export async function startEdge({ bindings = {} } = {}) {
     url,
     mf,
     db,
+    bindings,
     fetch: (path, init) => fetch(url + path, init),
     stop: () => mf.dispose(),
   };

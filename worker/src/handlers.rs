@@ -1,22 +1,9 @@
-//! Request handlers: decisions over ports, returning runtime-independent replies.
+//! Public read-only handlers (health, root history) over storage ports.
 
 use crate::reply::{Problem, Reply, IMMUTABLE, NO_STORE};
-use crate::routes::Route;
 use crate::store::RootStore;
 use serde::Serialize;
 use updraft_core::Sha256;
-
-/// Everything a handler may touch, behind ports.
-pub struct Ports<'a, R: RootStore> {
-    pub roots: &'a R,
-}
-
-pub async fn dispatch<R: RootStore>(route: Route, ports: &Ports<'_, R>) -> Result<Reply, Problem> {
-    match route {
-        Route::Healthz => Ok(healthz()),
-        Route::Root(version) => serve_root(ports.roots, version).await,
-    }
-}
 
 #[derive(Serialize)]
 struct Health {
@@ -25,7 +12,7 @@ struct Health {
     version: &'static str,
 }
 
-fn healthz() -> Reply {
+pub fn healthz() -> Reply {
     Reply::json(200, &Health { status: "ok", service: "updraft-edge", version: env!("CARGO_PKG_VERSION") })
         .with_header("cache-control", NO_STORE)
 }
@@ -33,7 +20,7 @@ fn healthz() -> Reply {
 /// `GET /v1/root/{n}.json`: published roots never change, so they are cached
 /// forever; a missing one is `no-store`, because it may be published any minute
 /// and devices poll n+1 until it appears.
-async fn serve_root<R: RootStore>(roots: &R, version: u64) -> Result<Reply, Problem> {
+pub async fn serve_root<R: RootStore>(roots: &R, version: u64) -> Result<Reply, Problem> {
     let envelope = roots
         .root(version)
         .await
@@ -53,7 +40,7 @@ mod tests {
     fn serves_published_root_as_immutable_with_etag() {
         let store = MemoryStore::default();
         store.insert_root(1, r#"{"payloadType":"x","payload":"","signatures":[]}"#.into());
-        let reply = block_on(dispatch(Route::Root(1), &Ports { roots: &store })).unwrap();
+        let reply = block_on(serve_root(&store, 1)).unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("cache-control"), Some(IMMUTABLE));
         assert!(reply.header("etag").unwrap().len() == 66);
@@ -62,7 +49,7 @@ mod tests {
     #[test]
     fn missing_root_is_a_no_store_problem() {
         let store = MemoryStore::default();
-        let reply = block_on(dispatch(Route::Root(2), &Ports { roots: &store })).unwrap_err().into_reply();
+        let reply = block_on(serve_root(&store, 2)).unwrap_err().into_reply();
         assert_eq!(reply.status, 404);
         assert_eq!(reply.header("cache-control"), Some(NO_STORE));
         assert_eq!(reply.header("content-type"), Some("application/problem+json"));

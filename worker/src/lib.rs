@@ -1,37 +1,148 @@
 //! # updraft-worker
 //!
 //! The Cloudflare Worker of Updraft's edge. It is deliberately thin: it turns a
-//! `worker::Request` into a [`routes::Route`], gives the handlers their ports
-//! (D1, R2, Durable Objects behind small traits in [`store`]) and turns the
+//! `worker::Request` into a [`routes::Route`], checks who may call it, gives the
+//! handlers their ports (D1, R2, cache, rate limits) and turns the
 //! runtime-independent [`reply::Reply`] back into a `worker::Response`. Every
-//! decision lives in `updraft-core` or in the host-tested handlers.
+//! decision lives in `updraft-core`.
 //!
 //! Errors are RFC 9457 `application/problem+json` with a stable slug; no path
 //! panics (a panic in wasm poisons the isolate for every later request).
 
+pub mod admin;
+pub mod artifacts;
+pub mod catalog;
+pub mod device;
 pub mod handlers;
+pub mod ratelimit;
 pub mod reply;
 pub mod routes;
+pub mod runtime;
 pub mod store;
 
 use reply::{Problem, Reply};
+use routes::{Access, Route};
+use store::d1::D1Store;
 use worker::{event, Context, Env, Request, Response};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = req.method().to_string();
-    let reply = match answer(&req, &method, &env).await {
-        Ok(reply) => reply,
-        Err(problem) => problem.into_reply(),
-    };
-    to_response(reply, method == "HEAD")
+    let head = method == "HEAD";
+    match answer(&mut req, &method, &env, &ctx).await {
+        Ok(Answer::Reply(reply)) => to_response(reply, head),
+        Ok(Answer::Response(response)) => Ok(response),
+        Err(problem) => to_response(problem.into_reply(), head),
+    }
 }
 
-async fn answer(req: &Request, method: &str, env: &Env) -> Result<Reply, Problem> {
-    let route = routes::resolve(method, &req.path())?;
-    let db = env.d1("DB").map_err(|e| Problem::internal(format!("D1 binding `DB` is missing: {e}")))?;
-    let roots = store::d1::D1Store::new(db);
-    handlers::dispatch(route, &handlers::Ports { roots: &roots }).await
+enum Answer {
+    Reply(Reply),
+    /// Streamed bodies (artifacts) bypass `Reply`.
+    Response(Response),
+}
+
+impl From<Reply> for Answer {
+    fn from(r: Reply) -> Self {
+        Answer::Reply(r)
+    }
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads a bounded body: refuses early on Content-Length, and again on the bytes.
+async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, Problem> {
+    let too_large = || Problem::new(413, "body-too-large", "Payload too large", format!("request bodies are limited to {max} bytes"));
+    if header(req, "content-length").and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let body = req.bytes().await.map_err(|e| Problem::bad_request("unreadable-body", e.to_string()))?;
+    if body.len() > max {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+fn database(env: &Env) -> Result<D1Store, Problem> {
+    env.d1("DB").map(D1Store::new).map_err(|e| Problem::internal(format!("D1 binding `DB` is missing: {e}")))
+}
+
+fn bucket(env: &Env) -> Result<worker::Bucket, Problem> {
+    env.bucket("ARTIFACTS").map_err(|e| Problem::internal(format!("R2 binding `ARTIFACTS` is missing: {e}")))
+}
+
+fn client_ip(req: &Request) -> String {
+    header(req, "cf-connecting-ip").unwrap_or_else(|| "unknown".into())
+}
+
+async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Result<Answer, Problem> {
+    let path = req.path();
+    let (route, access) = routes::resolve(method, &path)?;
+    let now = runtime::now();
+    let now_ms = runtime::now_ms();
+    let store = database(env)?;
+
+    if let Access::Admin(roles) = access {
+        let bootstrap = runtime::bootstrap_token(env);
+        let who = admin::authorize(&store, header(req, "authorization").as_deref(), bootstrap.as_deref(), roles).await?;
+        return admin_route(req, env, &store, &who, route, now, now_ms).await.map(Answer::from);
+    }
+
+    match route {
+        Route::Healthz => Ok(handlers::healthz().into()),
+        Route::Root(version) => handlers::serve_root(&store, version).await.map(Answer::from),
+        Route::Enroll => {
+            ratelimit::check(env, ratelimit::ENROLL_PER_IP, &client_ip(req)).await?;
+            let body = read_body(req, updraft_core::protocol::MAX_DEVICE_BODY_BYTES).await?;
+            let edge_key = runtime::edge_key(env)?;
+            device::enroll(&store, &body, &edge_key, now, now_ms).await.map(Answer::from)
+        }
+        Route::Check => {
+            ratelimit::check(env, ratelimit::DEVICE_PER_IP, &client_ip(req)).await?;
+            let body = read_body(req, updraft_core::protocol::MAX_DEVICE_BODY_BYTES).await?;
+            let cat = catalog::current(&store, now, now_ms).await?;
+            let cert = device::authenticate(&cat, header(req, "authorization").as_deref(), method, &path, &body, now)?;
+            ratelimit::check(env, ratelimit::PER_DEVICE, cert.device_id.as_str()).await?;
+            let edge_key = runtime::edge_key(env)?;
+            let secret = runtime::download_secret(env)?;
+            let check_ctx =
+                device::CheckContext { edge_key: &edge_key, download_secret: &secret, poll_after_s: runtime::poll_after_s(env), now };
+            device::check(&cat, &cert, &body, &check_ctx).map(Answer::from)
+        }
+        Route::Artifact(sha) => {
+            let secret = runtime::download_secret(env)?;
+            artifacts::download(req, ctx, &bucket(env)?, &secret, &sha, now).await.map(Answer::Response)
+        }
+        _ => Err(Problem::internal("route has no handler")),
+    }
+}
+
+async fn admin_route(
+    req: &mut Request,
+    env: &Env,
+    store: &D1Store,
+    who: &admin::Principal,
+    route: Route,
+    now: updraft_core::UnixTime,
+    now_ms: u64,
+) -> Result<Reply, Problem> {
+    match route {
+        Route::CreateApiToken => admin::create_api_token(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
+        Route::ListApiTokens => admin::list_api_tokens(store).await,
+        Route::RevokeApiToken(id) => admin::revoke_api_token(store, &id, now).await,
+        Route::CreateEnrollToken => admin::create_enroll_token(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
+        Route::ListEnrollTokens => admin::list_enroll_tokens(store).await,
+        Route::RevokeEnrollToken(id) => admin::revoke_enroll_token(store, &id, now).await,
+        Route::UploadArtifact(sha) => artifacts::upload(req, &bucket(env)?, store, who, &sha, now).await,
+        Route::CreateRelease => admin::create_release(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now, now_ms).await,
+        Route::ListReleases => admin::list_releases(store, now, now_ms).await,
+        Route::GetRelease(id) => admin::get_release(store, &id, now, now_ms).await,
+        Route::ApproveRelease(id) => admin::approve_release(store, who, &id, now).await,
+        Route::PublishRoot => admin::publish_root(store, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
+        _ => Err(Problem::internal("route has no admin handler")),
+    }
 }
 
 fn to_response(reply: Reply, head: bool) -> worker::Result<Response> {

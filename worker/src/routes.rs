@@ -1,38 +1,138 @@
-//! The route table: which paths exist and which methods each accepts.
+//! The route table: every path, the methods it accepts and who may call it.
 //!
 //! Matching is done by hand over path segments: the table is small, the rules
 //! (one spelling per URL, so one cache entry per document) are strict, and an
 //! unknown path or a wrong method must become a problem+json, not a plain 404.
 
 use crate::reply::Problem;
+use updraft_core::Sha256;
+
+/// Admin roles (DESIGN §6). `Admin` may call every admin route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    Uploader,
+    Approver,
+    Operator,
+    Security,
+    Viewer,
+    Admin,
+}
+
+impl AdminRole {
+    pub fn parse(s: &str) -> Option<AdminRole> {
+        Some(match s {
+            "uploader" => AdminRole::Uploader,
+            "approver" => AdminRole::Approver,
+            "operator" => AdminRole::Operator,
+            "security" => AdminRole::Security,
+            "viewer" => AdminRole::Viewer,
+            "admin" => AdminRole::Admin,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Uploader => "uploader",
+            AdminRole::Approver => "approver",
+            AdminRole::Operator => "operator",
+            AdminRole::Security => "security",
+            AdminRole::Viewer => "viewer",
+            AdminRole::Admin => "admin",
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, roots, revocations).
+    Public,
+    /// Enrollment: authenticated by the enrollment token in the body.
+    Enrollment,
+    /// An enrolled device (Updraft-Ed25519 request signature).
+    Device,
+    /// A download link's HMAC token.
+    DownloadToken,
+    /// An admin API token with one of these roles (`admin` always passes).
+    Admin(&'static [AdminRole]),
+}
 
 /// A matched request target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Healthz,
-    /// `GET /v1/root/{n}.json`
     Root(u64),
+    Enroll,
+    Check,
+    Artifact(Sha256),
+    CreateApiToken,
+    ListApiTokens,
+    RevokeApiToken(String),
+    CreateEnrollToken,
+    ListEnrollTokens,
+    RevokeEnrollToken(String),
+    UploadArtifact(Sha256),
+    CreateRelease,
+    ListReleases,
+    GetRelease(String),
+    ApproveRelease(String),
+    PublishRoot,
 }
 
-/// HTTP methods of read-only resources. HEAD answers like GET without a body.
-const READ: &[&str] = &["GET", "HEAD"];
+use AdminRole::{Approver, Operator, Security, Uploader, Viewer};
+const ADMIN_ONLY: &[AdminRole] = &[];
+const READERS: &[AdminRole] = &[Uploader, Approver, Operator, Security, Viewer];
 
-/// Resolves `method` and `path` to a route, or to the problem to answer.
-pub fn resolve(method: &str, path: &str) -> Result<Route, Problem> {
-    let (route, allowed) = match_path(path).ok_or_else(|| Problem::not_found(format!("no resource at {}", truncate(path))))?;
-    if !allowed.contains(&method) {
-        return Err(Problem::method_not_allowed(allowed));
+type Endpoints = Vec<(&'static str, Route, Access)>;
+
+/// Resolves `method` and `path` to a route and its access rule, or to the
+/// problem to answer (404 unknown path, 405 wrong method with `Allow`).
+pub fn resolve(method: &str, path: &str) -> Result<(Route, Access), Problem> {
+    let endpoints = match_path(path).ok_or_else(|| Problem::not_found(format!("no resource at {}", truncate(path))))?;
+    // HEAD is answered like GET (without a body) wherever GET is.
+    let lookup = if method == "HEAD" { "GET" } else { method };
+    let mut allowed: Vec<&str> = Vec::new();
+    for (m, route, access) in endpoints {
+        if m == lookup {
+            return Ok((route, access));
+        }
+        allowed.push(m);
+        if m == "GET" {
+            allowed.push("HEAD");
+        }
     }
-    Ok(route)
+    Err(Problem::method_not_allowed(&allowed))
 }
 
-fn match_path(path: &str) -> Option<(Route, &'static [&'static str])> {
+fn match_path(path: &str) -> Option<Endpoints> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    match segments.as_slice() {
-        ["healthz"] => Some((Route::Healthz, READ)),
-        ["v1", "root", file] => Some((Route::Root(parse_root_file(file)?), READ)),
-        _ => None,
-    }
+    let admin = |roles| Access::Admin(roles);
+    Some(match segments.as_slice() {
+        ["healthz"] => vec![("GET", Route::Healthz, Access::Public)],
+        ["v1", "root", file] => vec![("GET", Route::Root(parse_root_file(file)?), Access::Public)],
+        ["v1", "enroll"] => vec![("POST", Route::Enroll, Access::Enrollment)],
+        ["v1", "check"] => vec![("POST", Route::Check, Access::Device)],
+        ["v1", "artifacts", sha] => vec![("GET", Route::Artifact(Sha256::parse_hex(sha).ok()?), Access::DownloadToken)],
+        ["api", "tokens"] => vec![("POST", Route::CreateApiToken, admin(ADMIN_ONLY)), ("GET", Route::ListApiTokens, admin(ADMIN_ONLY))],
+        ["api", "tokens", id] => vec![("DELETE", Route::RevokeApiToken(parse_id(id)?), admin(ADMIN_ONLY))],
+        ["api", "enroll-tokens"] => {
+            vec![("POST", Route::CreateEnrollToken, admin(&[Operator])), ("GET", Route::ListEnrollTokens, admin(&[Operator, Viewer]))]
+        }
+        ["api", "enroll-tokens", id] => vec![("DELETE", Route::RevokeEnrollToken(parse_id(id)?), admin(&[Operator]))],
+        ["api", "artifacts", sha] => vec![("PUT", Route::UploadArtifact(Sha256::parse_hex(sha).ok()?), admin(&[Uploader]))],
+        ["api", "releases"] => vec![("POST", Route::CreateRelease, admin(&[Uploader])), ("GET", Route::ListReleases, admin(READERS))],
+        ["api", "releases", id] => vec![("GET", Route::GetRelease(parse_id(id)?), admin(READERS))],
+        ["api", "releases", id, "approve"] => vec![("POST", Route::ApproveRelease(parse_id(id)?), admin(&[Approver]))],
+        ["api", "roots"] => vec![("POST", Route::PublishRoot, admin(ADMIN_ONLY))],
+        _ => return None,
+    })
+}
+
+/// Ids we mint are `prefix-hex`; anything else cannot exist.
+fn parse_id(s: &str) -> Option<String> {
+    (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then(|| s.to_owned())
 }
 
 /// `{n}.json` with n a canonical decimal ≥ 1 (no sign, no leading zero), so a
@@ -57,12 +157,23 @@ fn truncate(s: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn route(method: &str, path: &str) -> Result<Route, u16> {
+        resolve(method, path).map(|(r, _)| r).map_err(|p| p.status)
+    }
+
     #[test]
     fn root_urls_have_one_canonical_spelling() {
-        assert_eq!(resolve("GET", "/v1/root/1.json"), Ok(Route::Root(1)));
-        assert_eq!(resolve("GET", "/v1/root/12.json"), Ok(Route::Root(12)));
-        for bad in ["/v1/root/01.json", "/v1/root/0.json", "/v1/root/+1.json", "/v1/root/1", "/v1/root/.json", "/v1/root/99999999999999999999.json"] {
-            assert_eq!(resolve("GET", bad).unwrap_err().status, 404, "{bad}");
+        assert_eq!(route("GET", "/v1/root/1.json"), Ok(Route::Root(1)));
+        assert_eq!(route("GET", "/v1/root/12.json"), Ok(Route::Root(12)));
+        for bad in [
+            "/v1/root/01.json",
+            "/v1/root/0.json",
+            "/v1/root/+1.json",
+            "/v1/root/1",
+            "/v1/root/.json",
+            "/v1/root/99999999999999999999.json",
+        ] {
+            assert_eq!(route("GET", bad), Err(404), "{bad}");
         }
     }
 
@@ -71,12 +182,20 @@ mod tests {
         let p = resolve("POST", "/healthz").unwrap_err();
         assert_eq!(p.status, 405);
         assert_eq!(p.headers, vec![("allow", "GET, HEAD".to_string())]);
+        let p = resolve("PATCH", "/api/releases").unwrap_err();
+        assert_eq!(p.headers, vec![("allow", "POST, GET, HEAD".to_string())]);
     }
 
     #[test]
     fn path_tricks_are_not_found() {
-        for bad in ["/v1/root/../healthz", "//healthz", "/healthz/", "", "/v1/root/1.json/x"] {
-            assert_eq!(resolve("GET", bad).unwrap_err().status, 404, "{bad}");
+        for bad in ["/v1/root/../healthz", "//healthz", "/healthz/", "", "/v1/root/1.json/x", "/api/releases/..%2f", "/v1/artifacts/ABC"] {
+            assert_eq!(route("GET", bad), Err(404), "{bad}");
         }
+    }
+
+    #[test]
+    fn approve_is_for_approvers_only() {
+        let (_, access) = resolve("POST", "/api/releases/rel-1/approve").unwrap();
+        assert_eq!(access, Access::Admin(&[AdminRole::Approver]));
     }
 }

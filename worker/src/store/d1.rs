@@ -1,21 +1,69 @@
-//! Cloudflare D1 implementation of the storage ports.
+//! Cloudflare D1 implementation of the storage ports (schema in migrations/).
 
 use super::{RootStore, StoreError};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
 pub struct D1Store {
     db: D1Database,
 }
 
-impl D1Store {
-    pub fn new(db: D1Database) -> Self {
-        D1Store { db }
-    }
-}
-
 fn store_err(e: worker::Error) -> StoreError {
     StoreError(e.to_string())
+}
+
+/// D1 binds numbers as JS numbers (f64); every integer we store (unix seconds,
+/// counters, byte lengths up to 2^53) is exact in f64.
+pub fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+pub fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+pub fn opt_text(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: u64,
+    pub created_by: String,
+    pub revoked_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EnrollTokenRow {
+    pub id: String,
+    pub name: String,
+    pub product: String,
+    pub max_uses: u64,
+    pub uses: u64,
+    pub expires_at: u64,
+    pub created_at: u64,
+    pub created_by: String,
+    pub revoked_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ReleaseRow {
+    pub id: String,
+    pub product: String,
+    pub version: String,
+    pub security_version: u64,
+    pub artifact_sha256: String,
+    pub envelope: String,
+    pub status: String,
+    pub uploaded_by: String,
+    pub uploaded_at: u64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -23,17 +71,239 @@ struct EnvelopeRow {
     envelope: String,
 }
 
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct LengthRow {
+    length: u64,
+}
+
+impl D1Store {
+    pub fn new(db: D1Database) -> Self {
+        D1Store { db }
+    }
+
+    async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>, StoreError> {
+        self.db.prepare(sql).bind(args).map_err(store_err)?.first(None).await.map_err(store_err)
+    }
+
+    async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>, StoreError> {
+        let result = self.db.prepare(sql).bind(args).map_err(store_err)?.all().await.map_err(store_err)?;
+        result.results().map_err(store_err)
+    }
+
+    /// Runs a write; returns the number of rows changed.
+    async fn run(&self, sql: &str, args: &[JsValue]) -> Result<u64, StoreError> {
+        let result = self.db.prepare(sql).bind(args).map_err(store_err)?.run().await.map_err(store_err)?;
+        Ok(result.meta().map_err(store_err)?.and_then(|m| m.changes).unwrap_or(0) as u64)
+    }
+
+    // --- roots -------------------------------------------------------------
+
+    pub async fn latest_root(&self) -> Result<Option<String>, StoreError> {
+        let row: Option<EnvelopeRow> = self.first("SELECT envelope FROM roots ORDER BY version DESC LIMIT 1", &[]).await?;
+        Ok(row.map(|r| r.envelope))
+    }
+
+    /// Inserts a root version; false if that version already exists.
+    pub async fn insert_root(&self, version: u64, envelope: &str, sha256: &str, expires: u64, now: u64) -> Result<bool, StoreError> {
+        let changed = self
+            .run(
+                "INSERT OR IGNORE INTO roots (version, envelope, sha256, expires, published_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &[num(version), text(envelope), text(sha256), num(expires), num(now)],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    // --- admin API tokens --------------------------------------------------
+
+    pub async fn api_token_by_hash(&self, sha256: &str) -> Result<Option<ApiTokenRow>, StoreError> {
+        self.first(
+            "SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens WHERE token_sha256 = ?1 AND revoked_at IS NULL",
+            &[text(sha256)],
+        )
+        .await
+    }
+
+    pub async fn insert_api_token(&self, row: &ApiTokenRow, token_sha256: &str) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO api_tokens (id, name, role, token_sha256, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[text(&row.id), text(&row.name), text(&row.role), text(token_sha256), num(row.created_at), text(&row.created_by)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
+        self.all("SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens ORDER BY created_at, id", &[]).await
+    }
+
+    pub async fn revoke_api_token(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.run("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
+    }
+
+    // --- enrollment tokens -------------------------------------------------
+
+    pub async fn insert_enroll_token(&self, row: &EnrollTokenRow, token_sha256: &str) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO enroll_tokens (id, name, product, token_sha256, max_uses, uses, expires_at, created_at, created_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)",
+            &[
+                text(&row.id),
+                text(&row.name),
+                text(&row.product),
+                text(token_sha256),
+                num(row.max_uses),
+                num(row.expires_at),
+                num(row.created_at),
+                text(&row.created_by),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenRow>, StoreError> {
+        self.all(
+            "SELECT id, name, product, max_uses, uses, expires_at, created_at, created_by, revoked_at FROM enroll_tokens ORDER BY created_at, id",
+            &[],
+        )
+        .await
+    }
+
+    pub async fn revoke_enroll_token(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.run("UPDATE enroll_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
+    }
+
+    /// Atomically takes one use of a live token. `None` when the token is
+    /// unknown, revoked, expired or exhausted (see [`Self::enroll_token_by_hash`]).
+    pub async fn consume_enroll_token(&self, sha256: &str, now: u64) -> Result<Option<EnrollTokenRow>, StoreError> {
+        self.first(
+            "UPDATE enroll_tokens SET uses = uses + 1 \
+             WHERE token_sha256 = ?1 AND revoked_at IS NULL AND uses < max_uses AND expires_at > ?2 \
+             RETURNING id, name, product, max_uses, uses, expires_at, created_at, created_by, revoked_at",
+            &[text(sha256), num(now)],
+        )
+        .await
+    }
+
+    pub async fn enroll_token_by_hash(&self, sha256: &str) -> Result<Option<EnrollTokenRow>, StoreError> {
+        self.first(
+            "SELECT id, name, product, max_uses, uses, expires_at, created_at, created_by, revoked_at FROM enroll_tokens WHERE token_sha256 = ?1",
+            &[text(sha256)],
+        )
+        .await
+    }
+
+    // --- devices -----------------------------------------------------------
+
+    /// Records an enrolled device; re-enrolling the same key updates it.
+    /// Returns false when the device exists and has been revoked.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upsert_device(
+        &self,
+        id: &str,
+        public_key: &str,
+        product: &str,
+        hardware_id: &str,
+        serial: &str,
+        token_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .run(
+                "INSERT INTO devices (id, public_key, product, hardware_id, serial, enrolled_at, enroll_token_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (id) DO UPDATE SET product = ?3, hardware_id = ?4, serial = ?5, enrolled_at = ?6, enroll_token_id = ?7 \
+                 WHERE devices.revoked_at IS NULL",
+                &[text(id), text(public_key), text(product), text(hardware_id), text(serial), num(now), text(token_id)],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn revoked_device_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<IdRow> = self.all("SELECT id FROM devices WHERE revoked_at IS NOT NULL", &[]).await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    // --- artifacts ---------------------------------------------------------
+
+    pub async fn record_artifact(&self, sha256: &str, length: u64, by: &str, now: u64) -> Result<(), StoreError> {
+        self.run(
+            "INSERT OR IGNORE INTO artifacts (sha256, length, uploaded_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
+            &[text(sha256), num(length), num(now), text(by)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn artifact_length(&self, sha256: &str) -> Result<Option<u64>, StoreError> {
+        let row: Option<LengthRow> = self.first("SELECT length FROM artifacts WHERE sha256 = ?1", &[text(sha256)]).await?;
+        Ok(row.map(|r| r.length))
+    }
+
+    // --- releases ----------------------------------------------------------
+
+    const RELEASE_COLUMNS: &'static str =
+        "id, product, version, security_version, artifact_sha256, envelope, status, uploaded_by, uploaded_at, approved_by, approved_at";
+
+    /// Inserts a release; false if one with this id or product+version exists.
+    pub async fn insert_release(&self, r: &ReleaseRow) -> Result<bool, StoreError> {
+        let changed = self
+            .run(
+                "INSERT OR IGNORE INTO releases (id, product, version, security_version, artifact_sha256, envelope, status, uploaded_by, uploaded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                &[
+                    text(&r.id),
+                    text(&r.product),
+                    text(&r.version),
+                    num(r.security_version),
+                    text(&r.artifact_sha256),
+                    text(&r.envelope),
+                    text(&r.status),
+                    text(&r.uploaded_by),
+                    num(r.uploaded_at),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn list_releases(&self) -> Result<Vec<ReleaseRow>, StoreError> {
+        let sql = format!("SELECT {} FROM releases ORDER BY uploaded_at DESC, id", Self::RELEASE_COLUMNS);
+        self.all(&sql, &[]).await
+    }
+
+    pub async fn release(&self, id: &str) -> Result<Option<ReleaseRow>, StoreError> {
+        let sql = format!("SELECT {} FROM releases WHERE id = ?1", Self::RELEASE_COLUMNS);
+        self.first(&sql, &[text(id)]).await
+    }
+
+    pub async fn approved_releases(&self) -> Result<Vec<ReleaseRow>, StoreError> {
+        let sql = format!("SELECT {} FROM releases WHERE status = 'approved'", Self::RELEASE_COLUMNS);
+        self.all(&sql, &[]).await
+    }
+
+    /// Approves a pending release; false if it was not pending.
+    pub async fn approve_release(&self, id: &str, by: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .run(
+                "UPDATE releases SET status = 'approved', approved_by = ?2, approved_at = ?3 WHERE id = ?1 AND status = 'pending'",
+                &[text(id), text(by), num(now)],
+            )
+            .await?
+            == 1)
+    }
+}
+
 impl RootStore for D1Store {
     async fn root(&self, version: u64) -> Result<Option<String>, StoreError> {
-        // D1 binds numbers as f64; root versions are small integers, exact in f64.
-        let row: Option<EnvelopeRow> = self
-            .db
-            .prepare("SELECT envelope FROM roots WHERE version = ?1")
-            .bind(&[(version as f64).into()])
-            .map_err(store_err)?
-            .first(None)
-            .await
-            .map_err(store_err)?;
+        let row: Option<EnvelopeRow> = self.first("SELECT envelope FROM roots WHERE version = ?1", &[num(version)]).await?;
         Ok(row.map(|r| r.envelope))
     }
 }

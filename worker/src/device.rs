@@ -1,0 +1,212 @@
+//! Device endpoints: enrollment and the signed update check (DESIGN §3).
+
+use crate::catalog::{self, Catalog};
+use crate::reply::{Problem, Reply, NO_STORE};
+use crate::store::d1::D1Store;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use updraft_core::device_auth::AuthHeader;
+use updraft_core::device_cert::DeviceCertificate;
+use updraft_core::directive::{Action, Directive};
+use updraft_core::download::download_path;
+use updraft_core::protocol::{self, CheckRequest, EnrollRequest, EnrollResponse, MAX_DEVICE_BODY_BYTES};
+use updraft_core::rollout::{decide_offer, DeviceFacts};
+use updraft_core::root::SignedDocument;
+use updraft_core::{Error, Sha256, SigningKey, UnixTime};
+
+/// How long a device certificate is valid. Devices re-enroll before expiry.
+pub const CERT_LIFETIME_S: u64 = 2 * 365 * 86_400;
+/// How long a directive is valid: long enough for a slow link, short enough
+/// that a replayed one is useless soon.
+pub const DIRECTIVE_LIFETIME_S: u64 = 300;
+/// How long a download link in a directive stays valid (resumes included).
+pub const DOWNLOAD_LINK_LIFETIME_S: u64 = 6 * 3600;
+/// An offered update not finished within this counts as failed.
+pub const UPDATE_DEADLINE_S: u64 = 24 * 3600;
+
+/// Maps a core error on device input to a problem.
+pub fn device_problem(e: &Error) -> Problem {
+    match e {
+        Error::Unauthorized { .. } => {
+            let mut p = Problem::new(401, e.slug(), "Unauthorized", e.to_string());
+            p.headers.push(("www-authenticate", updraft_core::device_auth::SCHEME.to_string()));
+            p
+        }
+        Error::DocumentTooLarge { .. } => Problem::new(413, "body-too-large", "Payload too large", e.to_string()),
+        _ => Problem::bad_request(e.slug(), e.to_string()),
+    }
+}
+
+/// `POST /v1/enroll`
+pub async fn enroll(store: &D1Store, body: &[u8], edge_key: &SigningKey, now: UnixTime, now_ms: u64) -> Result<Reply, Problem> {
+    let request: EnrollRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
+    let public_key = request.validate().map_err(|e| device_problem(&e))?;
+    let unavailable = |e: crate::store::StoreError| Problem::unavailable(e.to_string(), 5);
+    // Load the root first: enrolling a device we cannot serve would burn a token use.
+    let cat = catalog::current(store, now, now_ms).await?;
+    ensure_edge_key_in_root(&cat, edge_key)?;
+
+    let token_hash = Sha256::digest(request.token.as_bytes()).to_hex();
+    let Some(token) = store.consume_enroll_token(&token_hash, now.0).await.map_err(unavailable)? else {
+        return Err(enroll_refusal(store, &token_hash, now).await);
+    };
+    let device_id = protocol::device_id_for(&public_key);
+    let fresh = store
+        .upsert_device(
+            device_id.as_str(),
+            &public_key.to_base64(),
+            &token.product,
+            request.hardware_id.as_str(),
+            &request.serial,
+            &token.id,
+            now.0,
+        )
+        .await
+        .map_err(unavailable)?;
+    if !fresh {
+        return Err(Problem::new(403, "device-revoked", "Forbidden", format!("device {device_id} has been revoked; it cannot re-enroll")));
+    }
+    let product = updraft_core::ProductName::parse(&token.product).map_err(|e| Problem::internal(format!("stored token product: {e}")))?;
+    let cert = DeviceCertificate {
+        device_id: device_id.clone(),
+        product,
+        hardware_id: request.hardware_id,
+        serial: request.serial,
+        public: public_key.to_base64(),
+        issued_at: now,
+        expires: now.plus_secs(CERT_LIFETIME_S),
+    };
+    let response = EnrollResponse { device_id, certificate: cert.sign(&[edge_key]), root: cat.root_envelope.clone() };
+    Ok(Reply::json(201, &response).with_header("cache-control", NO_STORE))
+}
+
+/// Explains why an enrollment token was refused.
+async fn enroll_refusal(store: &D1Store, token_hash: &str, now: UnixTime) -> Problem {
+    let forbidden = |slug, detail: &str| Problem::new(403, slug, "Forbidden", detail.to_string());
+    match store.enroll_token_by_hash(token_hash).await {
+        Ok(None) => forbidden("enroll-token-unknown", "this enrollment token does not exist"),
+        Ok(Some(t)) if t.revoked_at.is_some() => forbidden("enroll-token-revoked", "this enrollment token has been revoked"),
+        Ok(Some(t)) if t.expires_at <= now.0 => forbidden("enroll-token-expired", "this enrollment token has expired"),
+        Ok(Some(t)) => {
+            forbidden("enroll-token-exhausted", &format!("this enrollment token has been used {} of {} times", t.uses, t.max_uses))
+        }
+        Err(e) => Problem::unavailable(e.to_string(), 5),
+    }
+}
+
+fn ensure_edge_key_in_root(cat: &Catalog, edge_key: &SigningKey) -> Result<(), Problem> {
+    if !cat.root.role_keys(updraft_core::Role::Edge).contains_key(edge_key.keyid()) {
+        return Err(Problem::unavailable(
+            format!("misconfigured edge: its key {} is not an edge key of root v{}", edge_key.keyid(), cat.root.version()),
+            60,
+        ));
+    }
+    Ok(())
+}
+
+/// Verified device certificates, per isolate, keyed by the certificate's
+/// digest and the root version that verified it (a root rotation re-verifies).
+/// A warm check then costs one request-signature verify (DESIGN §8).
+struct CertCache {
+    map: HashMap<(Sha256, u64), Rc<DeviceCertificate>>,
+    order: VecDeque<(Sha256, u64)>,
+}
+
+const CERT_CACHE_CAPACITY: usize = 4096;
+
+thread_local! {
+    static CERTS: RefCell<CertCache> = RefCell::new(CertCache { map: HashMap::new(), order: VecDeque::new() });
+}
+
+fn cached_cert(key: &(Sha256, u64)) -> Option<Rc<DeviceCertificate>> {
+    CERTS.with(|c| c.borrow().map.get(key).cloned())
+}
+
+fn remember_cert(key: (Sha256, u64), cert: Rc<DeviceCertificate>) {
+    CERTS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.map.len() >= CERT_CACHE_CAPACITY {
+            if let Some(old) = c.order.pop_front() {
+                c.map.remove(&old);
+            }
+        }
+        if c.map.insert(key, cert).is_none() {
+            c.order.push_back(key);
+        }
+    })
+}
+
+/// Authenticates a device request: fresh timestamp, certificate under the
+/// root's edge role (cached), request signature, and not on the deny list.
+pub fn authenticate(
+    cat: &Catalog,
+    header: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now: UnixTime,
+) -> Result<Rc<DeviceCertificate>, Problem> {
+    let header = header.ok_or_else(|| {
+        device_problem(&Error::Unauthorized { reason: "missing-authorization", detail: "device requests must be signed".into() })
+    })?;
+    let auth = AuthHeader::parse(header).map_err(|e| device_problem(&e))?;
+    auth.check_fresh(now).map_err(|e| device_problem(&e))?;
+    let key = (auth.cert_digest, cat.root.version());
+    let cert = match cached_cert(&key).filter(|c| c.expires > now) {
+        Some(cert) => cert,
+        None => {
+            let cert: DeviceCertificate = cat.root.verify(&auth.cert, now).map_err(|e| {
+                device_problem(&Error::Unauthorized { reason: "bad-certificate", detail: format!("device certificate: {e}") })
+            })?;
+            let cert = Rc::new(cert);
+            remember_cert(key, cert.clone());
+            cert
+        }
+    };
+    auth.check_signature(&cert, method, path, body).map_err(|e| device_problem(&e))?;
+    if cat.revoked_devices.contains(cert.device_id.as_str()) {
+        return Err(Problem::new(403, "device-revoked", "Forbidden", format!("device {} has been revoked", cert.device_id)));
+    }
+    Ok(cert)
+}
+
+/// Inputs of a check that come from the runtime rather than the request.
+pub struct CheckContext<'a> {
+    pub edge_key: &'a SigningKey,
+    pub download_secret: &'a [u8],
+    pub poll_after_s: u64,
+    pub now: UnixTime,
+}
+
+/// `POST /v1/check`: answers with a signed directive, even when there is nothing to do.
+pub fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &CheckContext<'_>) -> Result<Reply, Problem> {
+    let request: CheckRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
+    request.validate().map_err(|e| device_problem(&e))?;
+    ensure_edge_key_in_root(cat, ctx.edge_key)?;
+    let facts = DeviceFacts { product: &cert.product, hardware_id: &cert.hardware_id, check: &request };
+    let action = match decide_offer(&facts, &cat.releases, None) {
+        Ok(release) => Action::Update {
+            release: release.envelope.clone(),
+            campaign_id: "default".into(),
+            download_url: download_path(
+                ctx.download_secret,
+                &release.manifest.artifact.sha256,
+                ctx.now.plus_secs(DOWNLOAD_LINK_LIFETIME_S),
+            ),
+            deadline: ctx.now.plus_secs(UPDATE_DEADLINE_S),
+        },
+        Err(_) => Action::None,
+    };
+    let directive = Directive {
+        device_id: cert.device_id.clone(),
+        nonce: request.nonce,
+        issued_at: ctx.now,
+        expires: ctx.now.plus_secs(DIRECTIVE_LIFETIME_S),
+        root_version: cat.root.version(),
+        revocation_seq: cat.revocation_seq,
+        poll_after_s: ctx.poll_after_s,
+        action,
+    };
+    Ok(Reply::raw_json(200, directive.sign(&[ctx.edge_key]).to_json().into_bytes()).with_header("cache-control", NO_STORE))
+}

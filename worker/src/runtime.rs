@@ -1,0 +1,94 @@
+//! What the runtime gives us: the clock, entropy and configuration (secrets
+//! and vars). Everything else receives these as plain values.
+
+use crate::reply::Problem;
+use std::cell::RefCell;
+use std::rc::Rc;
+use updraft_core::keys::SigningKeyFile;
+use updraft_core::{Sha256, SigningKey, UnixTime};
+use worker::Env;
+
+/// Wall-clock time. (`SystemTime::now()` panics on wasm32-unknown-unknown.)
+pub fn now() -> UnixTime {
+    UnixTime(worker::Date::now().as_millis() / 1000)
+}
+
+/// Milliseconds, for TTLs of isolate caches.
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// Cryptographically secure random bytes from the runtime's WebCrypto.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], Problem> {
+    use worker::wasm_bindgen::JsCast;
+    let mut buf = [0u8; N];
+    let crypto = worker::js_sys::Reflect::get(&worker::js_sys::global(), &"crypto".into())
+        .map_err(|_| Problem::internal("no WebCrypto in this runtime"))?;
+    let crypto: web_sys::Crypto = crypto.unchecked_into();
+    crypto.get_random_values_with_u8_array(&mut buf).map_err(|_| Problem::internal("crypto.getRandomValues failed"))?;
+    Ok(buf)
+}
+
+/// A fresh identifier `prefix-<16 hex>` or secret `prefix_<64 hex>`.
+pub fn random_id(prefix: &str) -> Result<String, Problem> {
+    Ok(format!("{prefix}-{}", hex_encode(&random_bytes::<8>()?)))
+}
+
+pub fn random_secret(prefix: &str) -> Result<String, Problem> {
+    Ok(format!("{prefix}_{}", hex_encode(&random_bytes::<32>()?)))
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Names of the worker's secrets and vars (see README, "Deploy").
+pub const EDGE_KEY: &str = "UPDRAFT_EDGE_KEY";
+pub const DOWNLOAD_SECRET: &str = "UPDRAFT_DOWNLOAD_SECRET";
+pub const BOOTSTRAP_TOKEN: &str = "UPDRAFT_BOOTSTRAP_TOKEN";
+pub const POLL_AFTER_S: &str = "UPDRAFT_POLL_AFTER_S";
+
+fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
+}
+
+fn missing(name: &str) -> Problem {
+    Problem::unavailable(format!("the edge is not configured: secret {name} is missing"), 60)
+}
+
+thread_local! {
+    // Parsing the key derives the public half (a scalar multiplication); do it
+    // once per isolate, keyed by the secret's digest so a rotation is noticed.
+    static EDGE_KEY_CACHE: RefCell<Option<(Sha256, Rc<SigningKey>)>> = const { RefCell::new(None) };
+}
+
+/// The online edge signing key (a `SigningKeyFile` JSON, as written by
+/// `updraft keys generate`).
+pub fn edge_key(env: &Env) -> Result<Rc<SigningKey>, Problem> {
+    let text = secret(env, EDGE_KEY).ok_or_else(|| missing(EDGE_KEY))?;
+    let digest = Sha256::digest(text.as_bytes());
+    if let Some(key) = EDGE_KEY_CACHE.with(|c| c.borrow().as_ref().filter(|(d, _)| *d == digest).map(|(_, k)| k.clone())) {
+        return Ok(key);
+    }
+    let file: SigningKeyFile =
+        serde_json::from_str(&text).map_err(|e| Problem::unavailable(format!("{EDGE_KEY} is not a key file: {e}"), 60))?;
+    let key = Rc::new(file.to_key().map_err(|e| Problem::unavailable(format!("{EDGE_KEY}: {e}"), 60))?);
+    EDGE_KEY_CACHE.with(|c| *c.borrow_mut() = Some((digest, key.clone())));
+    Ok(key)
+}
+
+pub fn download_secret(env: &Env) -> Result<Vec<u8>, Problem> {
+    let s = secret(env, DOWNLOAD_SECRET).ok_or_else(|| missing(DOWNLOAD_SECRET))?;
+    if s.len() < 32 {
+        return Err(Problem::unavailable(format!("{DOWNLOAD_SECRET} must be at least 32 characters"), 60));
+    }
+    Ok(s.into_bytes())
+}
+
+pub fn bootstrap_token(env: &Env) -> Option<String> {
+    secret(env, BOOTSTRAP_TOKEN).filter(|t| t.len() >= 32)
+}
+
+pub fn poll_after_s(env: &Env) -> u64 {
+    env.var(POLL_AFTER_S).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(3600)
+}
