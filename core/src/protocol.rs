@@ -116,10 +116,33 @@ impl CheckRequest {
     }
 }
 
-/// Parses a JSON request body into `T`, naming the offending field on error.
+/// Parses a JSON request body into `T`, naming the offending field on error
+/// (`current.sha256: must be 64 lowercase hex characters`).
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], max: usize) -> Result<T, Error> {
     if body.len() > max {
         return Err(Error::DocumentTooLarge { size: body.len(), max });
     }
-    serde_json::from_slice(body).map_err(|e| Error::Malformed { what: "request body", detail: e.to_string() })
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        Error::Malformed { what: "request body", detail }
+    })?;
+    de.end().map_err(|e| Error::Malformed { what: "request body", detail: e.to_string() })?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_errors_name_the_field() {
+        let body = br#"{"current":{"version":"1.0.0","sha256":"xyz","security_version":1},"nonce":"0123456789abcdef","root_version":1,"revocation_seq":0}"#;
+        let err = parse_body::<CheckRequest>(body, 4096).unwrap_err().to_string();
+        assert!(err.contains("current.sha256"), "{err}");
+        assert!(matches!(parse_body::<CheckRequest>(b"{}", 1), Err(Error::DocumentTooLarge { .. })));
+        assert!(parse_body::<CheckRequest>(b"{} x", 4096).is_err());
+    }
 }
