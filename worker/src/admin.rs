@@ -76,10 +76,10 @@ pub async fn authorize(
 
 /// Parses an admin JSON body, naming the field on error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    if body.len() > MAX_ADMIN_BODY_BYTES {
-        return Err(Problem::new(413, "body-too-large", "Payload too large", format!("body exceeds {MAX_ADMIN_BODY_BYTES} bytes")));
-    }
-    serde_json::from_slice(body).map_err(|e| Problem::bad_request("malformed-body", format!("request body: {e}")))
+    updraft_core::protocol::parse_body(body, MAX_ADMIN_BODY_BYTES).map_err(|e| match e {
+        Error::DocumentTooLarge { .. } => Problem::new(413, "body-too-large", "Payload too large", e.to_string()),
+        _ => Problem::bad_request("malformed-body", e.to_string()),
+    })
 }
 
 // --- API tokens -------------------------------------------------------------
