@@ -68,11 +68,24 @@ impl Envelope {
 
     /// Wraps `payload` in a new envelope signed by each of `keys`.
     pub fn sign(payload_type: &str, payload: &[u8], keys: &[&SigningKey]) -> Self {
-        let mut env = Envelope { payload_type: payload_type.to_owned(), payload: B64.encode(payload), signatures: vec![] };
+        let mut env = Envelope::unsigned(payload_type, payload);
         for key in keys {
             env.add_signature(key, payload);
         }
         env
+    }
+
+    /// An envelope without signatures, for a signer outside core (the worker
+    /// signs [`pae`] with WebCrypto, DESIGN §8) to complete with
+    /// [`Envelope::push_signature`].
+    pub fn unsigned(payload_type: &str, payload: &[u8]) -> Self {
+        Envelope { payload_type: payload_type.to_owned(), payload: B64.encode(payload), signatures: vec![] }
+    }
+
+    /// Adds (or replaces) a signature made elsewhere over `pae(payload_type, payload)`.
+    pub fn push_signature(&mut self, keyid: &KeyId, sig: &[u8; 64]) {
+        self.signatures.retain(|s| &s.keyid != keyid);
+        self.signatures.push(Signature { keyid: keyid.clone(), sig: B64.encode(sig) });
     }
 
     /// Adds (or replaces) the signature of `key` over the envelope's payload.
@@ -84,8 +97,7 @@ impl Envelope {
 
     fn add_signature(&mut self, key: &SigningKey, payload: &[u8]) {
         let sig = key.sign(&pae(&self.payload_type, payload));
-        self.signatures.retain(|s| &s.keyid != key.keyid());
-        self.signatures.push(Signature { keyid: key.keyid().clone(), sig: B64.encode(sig) });
+        self.push_signature(key.keyid(), &sig);
     }
 
     /// The payload bytes, NOT verified. For display and for re-signing only.

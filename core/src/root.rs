@@ -107,9 +107,13 @@ pub trait SignedDocument: Serialize + DeserializeOwned {
 
     /// Serialises and signs the document.
     fn sign(&self, keys: &[&SigningKey]) -> Envelope {
+        Envelope::sign(Self::PAYLOAD_TYPE, &self.payload_bytes(), keys)
+    }
+
+    /// The exact payload bytes that get signed.
+    fn payload_bytes(&self) -> Vec<u8> {
         // Serialising these plain data types cannot fail.
-        let payload = serde_json::to_vec(self).unwrap_or_default();
-        Envelope::sign(Self::PAYLOAD_TYPE, &payload, keys)
+        serde_json::to_vec(self).unwrap_or_default()
     }
 }
 
