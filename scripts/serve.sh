@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Runs the built worker locally in workerd (through wrangler) on 127.0.0.1:$PORT,
-# with D1/R2/cache state persisted under $STATE. Applies D1 migrations first,
-# the way production does (`wrangler d1 migrations apply`). Ctrl-C stops it.
+# `make serve`: the local edge alone on 127.0.0.1:$PORT (workerd through
+# wrangler), state under $STATE, root v1 published. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PORT=${PORT:-8787}
-STATE=${STATE:-.updraft}
-export WRANGLER_SEND_METRICS=false
-mkdir -p "$STATE"
-wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
-exec wrangler dev --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
-  --show-interactive-dev-session=false --log-level warn
+source scripts/local-edge.sh
+ensure_identity
+start_edge
+echo "Updraft's local edge: $UPDRAFT_SERVER  (admin token: UPDRAFT_TOKEN=$BOOTSTRAP_TOKEN; Ctrl-C to stop)"
+wait "$EDGE_PID"

@@ -10,7 +10,10 @@
 //! | 2 | usage error: bad flags or argument values (clap's own code) |
 //! | 3 | input error: unreadable or malformed file, wrong kind of file or key |
 //! | 4 | output error: a file could not be written, or exists and `--force` was not given (also: no OS randomness for a new key) |
+//! | 5 | the server refused the request: a 4xx problem (its slug and detail are printed; 429 says when to retry) |
+//! | 6 | the server is unreachable, timed out, failed (5xx, 503 says when to retry) or answered with something that is not the API |
 
+use crate::edge_client::ServerProblem;
 use crate::trust::SignerReport;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +25,8 @@ pub enum ExitClass {
     Usage = 2,
     Input = 3,
     Output = 4,
+    ServerRefused = 5,
+    ServerUnavailable = 6,
 }
 
 impl From<ExitClass> for ExitCode {
@@ -44,6 +49,9 @@ pub enum CliError {
     /// A file's bytes do not match what a verified manifest says about them.
     #[error("{}: does not match the release manifest: {what} is {found}, the manifest says {expected}", path.display())]
     ArtifactMismatch { path: PathBuf, what: &'static str, expected: String, found: String },
+    /// Downloaded bytes are not the ones asked for; the file was removed.
+    #[error("{}: the downloaded bytes are wrong: {what} is {found}, expected {expected}; the file was removed so the next run starts over", path.display())]
+    DownloadMismatch { path: PathBuf, what: &'static str, expected: String, found: String },
     /// A verified document does not say what the operator required of it.
     #[error("{}: {detail}", path.display())]
     Rejected { path: PathBuf, detail: String, slug: &'static str },
@@ -81,6 +89,28 @@ pub enum CliError {
     OutputExists { path: PathBuf },
     #[error("the operating system's random number generator failed: {0}")]
     Entropy(String),
+    /// The server understood the request and refused it (a 4xx problem).
+    #[error("the server refused {0}")]
+    Refused(Box<ServerProblem>),
+    /// The server failed (5xx), or answered with a redirect this CLI does not follow.
+    #[error("the server failed {0}")]
+    ServerFailed(Box<ServerProblem>),
+    /// No HTTP answer at all: connection refused, DNS, TLS, timeout.
+    #[error("cannot reach the edge at {server} ({request}): {detail}")]
+    Unreachable { server: String, request: String, slug: &'static str, detail: String },
+    /// A 2xx answer that is not what the API promises.
+    #[error("{request}: unexpected answer from the server: {detail}")]
+    BadResponse { request: String, detail: String },
+    /// A signed document the server sent did not verify.
+    #[error("{what}: {source}")]
+    RemoteVerification {
+        what: String,
+        #[source]
+        source: updraft_core::Error,
+    },
+    /// A verified document from the server that does not answer this request.
+    #[error("{what}: {detail}")]
+    RemoteRejected { what: String, detail: String, slug: &'static str },
 }
 
 impl CliError {
@@ -111,7 +141,12 @@ impl CliError {
 
     pub fn class(&self) -> ExitClass {
         match self {
-            CliError::Verification { .. } | CliError::ArtifactMismatch { .. } | CliError::Rejected { .. } => ExitClass::VerificationFailed,
+            CliError::Verification { .. }
+            | CliError::ArtifactMismatch { .. }
+            | CliError::DownloadMismatch { .. }
+            | CliError::Rejected { .. }
+            | CliError::RemoteVerification { .. }
+            | CliError::RemoteRejected { .. } => ExitClass::VerificationFailed,
             CliError::Usage(_) => ExitClass::Usage,
             CliError::Read { .. }
             | CliError::NotAnEnvelope { .. }
@@ -120,15 +155,19 @@ impl CliError {
             | CliError::PublicKeyGiven { .. }
             | CliError::InvalidKeyFile { .. } => ExitClass::Input,
             CliError::Write { .. } | CliError::OutputExists { .. } | CliError::Entropy(_) => ExitClass::Output,
+            CliError::Refused(_) => ExitClass::ServerRefused,
+            CliError::ServerFailed(_) | CliError::Unreachable { .. } | CliError::BadResponse { .. } => ExitClass::ServerUnavailable,
         }
     }
 
     /// Stable machine-readable kind, the `error.type` of `--json` output.
-    /// Errors that wrap a core error reuse core's slug.
-    pub fn slug(&self) -> &'static str {
+    /// Errors that wrap a core error reuse core's slug; the server's problems keep theirs.
+    pub fn slug(&self) -> &str {
         match self {
-            CliError::Verification { source, .. } | CliError::InvalidDocument { source, .. } => source.slug(),
-            CliError::ArtifactMismatch { what, .. } => {
+            CliError::Verification { source, .. }
+            | CliError::InvalidDocument { source, .. }
+            | CliError::RemoteVerification { source, .. } => source.slug(),
+            CliError::ArtifactMismatch { what, .. } | CliError::DownloadMismatch { what, .. } => {
                 if *what == "length" {
                     "artifact-length-mismatch"
                 } else {
@@ -138,21 +177,34 @@ impl CliError {
             CliError::Usage(_) => "usage",
             CliError::Read { .. } => "read-failed",
             CliError::NotAnEnvelope { .. } => "not-an-envelope",
-            CliError::WrongInput { slug, .. } | CliError::Rejected { slug, .. } => slug,
+            CliError::WrongInput { slug, .. }
+            | CliError::Rejected { slug, .. }
+            | CliError::RemoteRejected { slug, .. }
+            | CliError::Unreachable { slug, .. } => slug,
             CliError::PublicKeyGiven { .. } => "public-key-given",
             CliError::InvalidKeyFile { .. } => "invalid-key-file",
             CliError::Write { .. } => "write-failed",
             CliError::OutputExists { .. } => "output-exists",
             CliError::Entropy(_) => "entropy-unavailable",
+            CliError::Refused(problem) | CliError::ServerFailed(problem) => &problem.slug,
+            CliError::BadResponse { .. } => "bad-response",
         }
     }
 
     /// The file the error is about, if any.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            CliError::Usage(_) | CliError::Entropy(_) => None,
+            CliError::Usage(_)
+            | CliError::Entropy(_)
+            | CliError::Refused(_)
+            | CliError::ServerFailed(_)
+            | CliError::Unreachable { .. }
+            | CliError::BadResponse { .. }
+            | CliError::RemoteVerification { .. }
+            | CliError::RemoteRejected { .. } => None,
             CliError::Verification { path, .. }
             | CliError::ArtifactMismatch { path, .. }
+            | CliError::DownloadMismatch { path, .. }
             | CliError::Rejected { path, .. }
             | CliError::Read { path, .. }
             | CliError::NotAnEnvelope { path, .. }
@@ -162,6 +214,14 @@ impl CliError {
             | CliError::InvalidKeyFile { path, .. }
             | CliError::Write { path, .. }
             | CliError::OutputExists { path } => Some(path),
+        }
+    }
+
+    /// The server's problem, when the server answered with one.
+    pub fn problem(&self) -> Option<&ServerProblem> {
+        match self {
+            CliError::Refused(problem) | CliError::ServerFailed(problem) => Some(problem),
+            _ => None,
         }
     }
 

@@ -47,8 +47,8 @@ pub fn run(command: KeysCommand, out: Output) -> Result<(), CliError> {
 }
 
 #[derive(Debug, Serialize)]
-struct Generated {
-    keyid: KeyId,
+pub struct Generated {
+    pub keyid: KeyId,
     private_key: PathBuf,
     public_key: PathBuf,
 }
@@ -62,14 +62,17 @@ impl fmt::Display for Generated {
 }
 
 fn generate(args: &GenerateArgs) -> Result<Generated, CliError> {
-    let private_path = &args.out;
+    generate_pair(&args.out, Replace::from_force(args.force))
+}
+
+/// Writes a new key pair: `private_path` (mode 0600) and `private_path.pub`.
+pub fn generate_pair(private_path: &Path, replace: Replace) -> Result<Generated, CliError> {
     let public_path = files::with_suffix(private_path, ".pub");
-    let replace = Replace::from_force(args.force);
     // Check both before writing either, so a refusal leaves nothing half done.
     if replace == Replace::Never {
-        for path in [private_path, &public_path] {
+        for path in [private_path, public_path.as_path()] {
             if path.exists() {
-                return Err(CliError::OutputExists { path: path.clone() });
+                return Err(CliError::OutputExists { path: path.to_owned() });
             }
         }
     }
@@ -85,7 +88,7 @@ fn generate(args: &GenerateArgs) -> Result<Generated, CliError> {
         let _ = std::fs::remove_file(private_path);
         return Err(e);
     }
-    Ok(Generated { keyid: key.keyid().clone(), private_key: private_path.clone(), public_key: public_path })
+    Ok(Generated { keyid: key.keyid().clone(), private_key: private_path.to_owned(), public_key: public_path })
 }
 
 /// Serialises a key file. It holds plain strings and cannot fail, but an

@@ -7,13 +7,19 @@
 
 mod artifact;
 mod clock;
+mod device;
+mod duration;
+mod edge_client;
 mod error;
 mod files;
 mod keys;
 mod output;
+mod publish;
 mod release;
+mod releases;
 mod root;
 mod signing;
+mod tokens;
 mod trust;
 mod verify;
 
@@ -23,19 +29,30 @@ use error::{CliError, ExitClass};
 use output::Output;
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "\
+pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  verification failed: bad or missing signatures, threshold not met,
      expired, product out of scope, firmware length or SHA-256 mismatch
-  2  usage error: bad flags or argument values
+     (also: a document the server sent does not verify)
+  2  usage error: bad flags or argument values, UPDRAFT_TOKEN not set
   3  input error: unreadable or malformed file, wrong kind of file or key
   4  output error: cannot write a file, or it exists and --force was not given
+  5  the server refused the request: a 4xx problem, printed with its slug
+     and detail (a 429 says how long to wait)
+  6  the server is unreachable, timed out, or failed (5xx; a 503 says how
+     long to wait)
+
+Environment:
+  UPDRAFT_SERVER        the edge's base URL for --server [default: http://127.0.0.1:8787]
+  UPDRAFT_TOKEN         admin API token for the admin commands (never a flag, never printed)
+  UPDRAFT_ENROLL_TOKEN  enrollment token for `device enroll`
 
 With --json, stdout carries one JSON object: {\"ok\":true,...} on success,
 {\"ok\":false,\"error\":{\"type\":SLUG,\"message\":...}} on failure; exit codes are unchanged.";
 
-/// Updraft signed firmware updates: keys, roots, release manifests, verification.
+/// Updraft signed firmware updates: keys, roots, release manifests, verification,
+/// and the edge's admin and device APIs.
 #[derive(Debug, Parser)]
 #[command(name = "updraft", version, after_help = EXIT_CODES, propagate_version = false)]
 struct Cli {
@@ -60,6 +77,30 @@ enum Command {
     /// Verify a signed document (and optionally its firmware) under a root chain.
     #[command(after_help = EXIT_CODES)]
     Verify(verify::VerifyArgs),
+    /// Upload a firmware image and register its signed release manifest on the edge.
+    ///
+    /// The image is checked against the manifest's length and SHA-256 first (a
+    /// mismatch exits 1 before anything is sent), then streamed to
+    /// PUT /api/artifacts/{sha256} (skipped by the edge if it has the bytes), then
+    /// the manifest goes to POST /api/releases, where the edge verifies it under
+    /// its current root. Needs an uploader token in UPDRAFT_TOKEN.
+    #[command(after_help = EXIT_CODES)]
+    Publish(publish::PublishArgs),
+    /// Approve a pending release (an approver token; never the uploader's).
+    #[command(after_help = EXIT_CODES)]
+    Approve(releases::ReleaseIdArgs),
+    /// List and show the releases the edge holds.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Releases(releases::ReleasesCommand),
+    /// Create, list and revoke admin API tokens (admin role).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Tokens(tokens::TokensCommand),
+    /// Create, list and revoke device enrollment tokens (operator role).
+    #[command(subcommand, name = "enroll-tokens", after_help = EXIT_CODES)]
+    EnrollTokens(tokens::EnrollTokensCommand),
+    /// Act as a device: enroll, sign requests, check for updates, download.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Device(device::DeviceCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +124,12 @@ fn run(command: Command, out: Output) -> Result<(), CliError> {
         Command::Root(c) => root::run(c, out),
         Command::Release(c) => release::run(c, out),
         Command::Verify(args) => verify::run(&args, out),
+        Command::Publish(args) => publish::publish(&args, out),
+        Command::Approve(args) => releases::approve(&args, out),
+        Command::Releases(c) => releases::run(c, out),
+        Command::Tokens(c) => tokens::run_tokens(c, out),
+        Command::EnrollTokens(c) => tokens::run_enroll_tokens(c, out),
+        Command::Device(c) => device::run(c, out),
     }
 }
 

@@ -10,6 +10,7 @@ mod create;
 use crate::clock;
 use crate::error::CliError;
 use crate::output::{warn, Output};
+use crate::publish::{self, PublishRootArgs};
 use crate::signing::{self, SignArgs};
 use crate::trust::{self, ChainStep, RootSummary, SignerReport};
 use clap::{Args, Subcommand};
@@ -50,6 +51,13 @@ pub enum RootCommand {
     Rotate(RotateArgs),
     /// Verify ROOT... as a chain: the first is the trust anchor, each next one its successor.
     Verify(ChainArgs),
+    /// Publish a signed root to the edge (POST /api/roots; admin token in UPDRAFT_TOKEN).
+    ///
+    /// The edge accepts v1 signed by a threshold of its own root keys when it has
+    /// no root yet, and otherwise only v n+1 signed by a threshold of v n's root
+    /// keys and of its own. Devices then find it at /v1/root/{n}.json.
+    #[command(after_help = crate::EXIT_CODES)]
+    Publish(PublishRootArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +76,7 @@ pub fn run(command: RootCommand, out: Output) -> Result<(), CliError> {
         RootCommand::Sign(args) => out.success(&sign(&args)?),
         RootCommand::Rotate(args) => out.success(&create::rotate(&args)?),
         RootCommand::Verify(args) => out.success(&verify_chain(&args)?),
+        RootCommand::Publish(args) => publish::publish_root(&args, out)?,
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ pub struct VerifyArgs {
 
 /// A file whose bytes matched a verified manifest.
 #[derive(Debug, Serialize)]
-struct FileCheck {
+pub struct FileCheck {
     file: PathBuf,
     kind: &'static str,
     sha256: Sha256,
@@ -177,7 +177,7 @@ fn verify_release(args: &VerifyArgs, trusted: &TrustedRoot, envelope: &Envelope,
 /// Streams a file and compares it with a manifest's length and SHA-256
 /// (device rule 5). The length is compared first, from metadata, so a wrong
 /// file of a different size fails without being read.
-fn check_file(path: &Path, kind: &'static str, sha256: Sha256, length: u64) -> Result<FileCheck, CliError> {
+pub fn check_file(path: &Path, kind: &'static str, sha256: Sha256, length: u64) -> Result<FileCheck, CliError> {
     let length_mismatch = |found: u64| CliError::ArtifactMismatch {
         path: path.to_owned(),
         what: "length",

@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './edge.mjs';
-import { rootRow, INSERT_ROOT } from '../../scripts/publish-root-local.mjs';
 
 export const UPDRAFT = join(REPO, 'target', 'release', 'updraft');
 
@@ -30,11 +29,4 @@ export function makeRoot(dir, { product = 'acme-thermostat', expiresDays = 365 }
     '--out', path,
   ]);
   return path;
-}
-
-/** Inserts a signed root into the edge's D1 (until the admin API publishes roots). */
-export async function seedRoot(db, path) {
-  const row = rootRow(readFileSync(path, 'utf8'));
-  await db.prepare(INSERT_ROOT).bind(row.version, row.envelope, row.sha256, row.expires, row.published_at).run();
-  return { envelope: row.envelope, sha: row.sha256, version: row.version };
 }

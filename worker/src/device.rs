@@ -3,17 +3,18 @@
 use crate::catalog::{self, Catalog};
 use crate::reply::{Problem, Reply, NO_STORE};
 use crate::store::d1::D1Store;
+use crate::webcrypto::{self, EdgeSigner};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use updraft_core::device_auth::AuthHeader;
+use updraft_core::device_auth::{string_to_sign, AuthHeader};
 use updraft_core::device_cert::DeviceCertificate;
 use updraft_core::directive::{Action, Directive};
 use updraft_core::download::download_path;
 use updraft_core::protocol::{self, CheckRequest, EnrollRequest, EnrollResponse, MAX_DEVICE_BODY_BYTES};
 use updraft_core::rollout::{decide_offer, DeviceFacts};
-use updraft_core::root::SignedDocument;
 use updraft_core::{Error, Sha256, SigningKey, UnixTime};
+use web_sys::CryptoKey;
 
 /// How long a device certificate is valid. Devices re-enroll before expiry.
 pub const CERT_LIFETIME_S: u64 = 2 * 365 * 86_400;
@@ -39,13 +40,13 @@ pub fn device_problem(e: &Error) -> Problem {
 }
 
 /// `POST /v1/enroll`
-pub async fn enroll(store: &D1Store, body: &[u8], edge_key: &SigningKey, now: UnixTime, now_ms: u64) -> Result<Reply, Problem> {
+pub async fn enroll(store: &D1Store, body: &[u8], edge: &EdgeSigner, now: UnixTime, now_ms: u64) -> Result<Reply, Problem> {
     let request: EnrollRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
     let public_key = request.validate().map_err(|e| device_problem(&e))?;
     let unavailable = |e: crate::store::StoreError| Problem::unavailable(e.to_string(), 5);
     // Load the root first: enrolling a device we cannot serve would burn a token use.
     let cat = catalog::current(store, now, now_ms).await?;
-    ensure_edge_key_in_root(&cat, edge_key)?;
+    ensure_edge_key_in_root(&cat, &edge.key)?;
 
     let token_hash = Sha256::digest(request.token.as_bytes()).to_hex();
     let Some(token) = store.consume_enroll_token(&token_hash, now.0).await.map_err(unavailable)? else {
@@ -77,7 +78,7 @@ pub async fn enroll(store: &D1Store, body: &[u8], edge_key: &SigningKey, now: Un
         issued_at: now,
         expires: now.plus_secs(CERT_LIFETIME_S),
     };
-    let response = EnrollResponse { device_id, certificate: cert.sign(&[edge_key]), root: cat.root_envelope.clone() };
+    let response = EnrollResponse { device_id, certificate: edge.sign(&cert).await?, root: cat.root_envelope.clone() };
     Ok(Reply::json(201, &response).with_header("cache-control", NO_STORE))
 }
 
@@ -105,11 +106,17 @@ fn ensure_edge_key_in_root(cat: &Catalog, edge_key: &SigningKey) -> Result<(), P
     Ok(())
 }
 
+/// A verified device certificate and its key imported into WebCrypto.
+struct VerifiedCert {
+    cert: DeviceCertificate,
+    key: CryptoKey,
+}
+
 /// Verified device certificates, per isolate, keyed by the certificate's
 /// digest and the root version that verified it (a root rotation re-verifies).
 /// A warm check then costs one request-signature verify (DESIGN §8).
 struct CertCache {
-    map: HashMap<(Sha256, u64), Rc<DeviceCertificate>>,
+    map: HashMap<(Sha256, u64), Rc<VerifiedCert>>,
     order: VecDeque<(Sha256, u64)>,
 }
 
@@ -119,11 +126,11 @@ thread_local! {
     static CERTS: RefCell<CertCache> = RefCell::new(CertCache { map: HashMap::new(), order: VecDeque::new() });
 }
 
-fn cached_cert(key: &(Sha256, u64)) -> Option<Rc<DeviceCertificate>> {
+fn cached_cert(key: &(Sha256, u64)) -> Option<Rc<VerifiedCert>> {
     CERTS.with(|c| c.borrow().map.get(key).cloned())
 }
 
-fn remember_cert(key: (Sha256, u64), cert: Rc<DeviceCertificate>) {
+fn remember_cert(key: (Sha256, u64), cert: Rc<VerifiedCert>) {
     CERTS.with(|c| {
         let mut c = c.borrow_mut();
         if c.map.len() >= CERT_CACHE_CAPACITY {
@@ -137,53 +144,59 @@ fn remember_cert(key: (Sha256, u64), cert: Rc<DeviceCertificate>) {
     })
 }
 
+fn unauthorized(reason: &'static str, detail: String) -> Problem {
+    device_problem(&Error::Unauthorized { reason, detail })
+}
+
 /// Authenticates a device request: fresh timestamp, certificate under the
-/// root's edge role (cached), request signature, and not on the deny list.
-pub fn authenticate(
+/// root's edge role (cached), request signature (WebCrypto), and not on the
+/// deny list. Reads no storage.
+pub async fn authenticate(
     cat: &Catalog,
     header: Option<&str>,
     method: &str,
     path: &str,
     body: &[u8],
     now: UnixTime,
-) -> Result<Rc<DeviceCertificate>, Problem> {
-    let header = header.ok_or_else(|| {
-        device_problem(&Error::Unauthorized { reason: "missing-authorization", detail: "device requests must be signed".into() })
-    })?;
+) -> Result<DeviceCertificate, Problem> {
+    let header = header.ok_or_else(|| unauthorized("missing-authorization", "device requests must be signed".into()))?;
     let auth = AuthHeader::parse(header).map_err(|e| device_problem(&e))?;
     auth.check_fresh(now).map_err(|e| device_problem(&e))?;
-    let key = (auth.cert_digest, cat.root.version());
-    let cert = match cached_cert(&key).filter(|c| c.expires > now) {
-        Some(cert) => cert,
+    let cache_key = (auth.cert_digest, cat.root.version());
+    let verified = match cached_cert(&cache_key).filter(|v| v.cert.expires > now) {
+        Some(verified) => verified,
         None => {
-            let cert: DeviceCertificate = cat.root.verify(&auth.cert, now).map_err(|e| {
-                device_problem(&Error::Unauthorized { reason: "bad-certificate", detail: format!("device certificate: {e}") })
-            })?;
-            let cert = Rc::new(cert);
-            remember_cert(key, cert.clone());
-            cert
+            let cert: DeviceCertificate =
+                cat.root.verify(&auth.cert, now).map_err(|e| unauthorized("bad-certificate", format!("device certificate: {e}")))?;
+            let public = cert.public_key().map_err(|e| unauthorized("bad-certificate", format!("device certificate: {e}")))?;
+            let verified = Rc::new(VerifiedCert { key: webcrypto::import_public(&public).await?, cert });
+            remember_cert(cache_key, verified.clone());
+            verified
         }
     };
-    auth.check_signature(&cert, method, path, body).map_err(|e| device_problem(&e))?;
-    if cat.revoked_devices.contains(cert.device_id.as_str()) {
-        return Err(Problem::new(403, "device-revoked", "Forbidden", format!("device {} has been revoked", cert.device_id)));
+    let message = string_to_sign(method, path, auth.ts, body);
+    if !webcrypto::verify(&verified.key, &message, &auth.sig).await? {
+        return Err(unauthorized("bad-request-signature", "request signature does not verify with the certificate's device key".into()));
     }
-    Ok(cert)
+    if cat.revoked_devices.contains(verified.cert.device_id.as_str()) {
+        return Err(Problem::new(403, "device-revoked", "Forbidden", format!("device {} has been revoked", verified.cert.device_id)));
+    }
+    Ok(verified.cert.clone())
 }
 
 /// Inputs of a check that come from the runtime rather than the request.
 pub struct CheckContext<'a> {
-    pub edge_key: &'a SigningKey,
+    pub edge: &'a EdgeSigner,
     pub download_secret: &'a [u8],
     pub poll_after_s: u64,
     pub now: UnixTime,
 }
 
 /// `POST /v1/check`: answers with a signed directive, even when there is nothing to do.
-pub fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &CheckContext<'_>) -> Result<Reply, Problem> {
+pub async fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &CheckContext<'_>) -> Result<Reply, Problem> {
     let request: CheckRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
     request.validate().map_err(|e| device_problem(&e))?;
-    ensure_edge_key_in_root(cat, ctx.edge_key)?;
+    ensure_edge_key_in_root(cat, &ctx.edge.key)?;
     let facts = DeviceFacts { product: &cert.product, hardware_id: &cert.hardware_id, check: &request };
     let action = match decide_offer(&facts, &cat.releases, None) {
         Ok(release) => Action::Update {
@@ -208,5 +221,5 @@ pub fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &CheckCo
         poll_after_s: ctx.poll_after_s,
         action,
     };
-    Ok(Reply::raw_json(200, directive.sign(&[ctx.edge_key]).to_json().into_bytes()).with_header("cache-control", NO_STORE))
+    Ok(Reply::raw_json(200, ctx.edge.sign(&directive).await?.to_json().into_bytes()).with_header("cache-control", NO_STORE))
 }

@@ -19,6 +19,7 @@ pub mod reply;
 pub mod routes;
 pub mod runtime;
 pub mod store;
+pub mod webcrypto;
 
 use reply::{Problem, Reply};
 use routes::{Access, Route};
@@ -96,20 +97,19 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
         Route::Enroll => {
             ratelimit::check(env, ratelimit::ENROLL_PER_IP, &client_ip(req)).await?;
             let body = read_body(req, updraft_core::protocol::MAX_DEVICE_BODY_BYTES).await?;
-            let edge_key = runtime::edge_key(env)?;
-            device::enroll(&store, &body, &edge_key, now, now_ms).await.map(Answer::from)
+            let edge = runtime::edge_signer(env).await?;
+            device::enroll(&store, &body, &edge, now, now_ms).await.map(Answer::from)
         }
         Route::Check => {
             ratelimit::check(env, ratelimit::DEVICE_PER_IP, &client_ip(req)).await?;
             let body = read_body(req, updraft_core::protocol::MAX_DEVICE_BODY_BYTES).await?;
             let cat = catalog::current(&store, now, now_ms).await?;
-            let cert = device::authenticate(&cat, header(req, "authorization").as_deref(), method, &path, &body, now)?;
+            let cert = device::authenticate(&cat, header(req, "authorization").as_deref(), method, &path, &body, now).await?;
             ratelimit::check(env, ratelimit::PER_DEVICE, cert.device_id.as_str()).await?;
-            let edge_key = runtime::edge_key(env)?;
+            let edge = runtime::edge_signer(env).await?;
             let secret = runtime::download_secret(env)?;
-            let check_ctx =
-                device::CheckContext { edge_key: &edge_key, download_secret: &secret, poll_after_s: runtime::poll_after_s(env), now };
-            device::check(&cat, &cert, &body, &check_ctx).map(Answer::from)
+            let check_ctx = device::CheckContext { edge: &edge, download_secret: &secret, poll_after_s: runtime::poll_after_s(env), now };
+            device::check(&cat, &cert, &body, &check_ctx).await.map(Answer::from)
         }
         Route::Artifact(sha) => {
             let secret = runtime::download_secret(env)?;

@@ -2,10 +2,11 @@
 //! and vars). Everything else receives these as plain values.
 
 use crate::reply::Problem;
+use crate::webcrypto::{self, EdgeSigner};
 use std::cell::RefCell;
 use std::rc::Rc;
 use updraft_core::keys::SigningKeyFile;
-use updraft_core::{Sha256, SigningKey, UnixTime};
+use updraft_core::{Sha256, UnixTime};
 use worker::Env;
 
 /// Wall-clock time. (`SystemTime::now()` panics on wasm32-unknown-unknown.)
@@ -57,24 +58,27 @@ fn missing(name: &str) -> Problem {
 }
 
 thread_local! {
-    // Parsing the key derives the public half (a scalar multiplication); do it
-    // once per isolate, keyed by the secret's digest so a rotation is noticed.
-    static EDGE_KEY_CACHE: RefCell<Option<(Sha256, Rc<SigningKey>)>> = const { RefCell::new(None) };
+    // Parsing the key derives the public half and importing it into WebCrypto
+    // is async: do both once per isolate, keyed by the secret's digest so a
+    // rotated secret is noticed.
+    static EDGE_SIGNER: RefCell<Option<(Sha256, Rc<EdgeSigner>)>> = const { RefCell::new(None) };
 }
 
 /// The online edge signing key (a `SigningKeyFile` JSON, as written by
-/// `updraft keys generate`).
-pub fn edge_key(env: &Env) -> Result<Rc<SigningKey>, Problem> {
+/// `updraft keys generate`), ready for core and for WebCrypto.
+pub async fn edge_signer(env: &Env) -> Result<Rc<EdgeSigner>, Problem> {
     let text = secret(env, EDGE_KEY).ok_or_else(|| missing(EDGE_KEY))?;
     let digest = Sha256::digest(text.as_bytes());
-    if let Some(key) = EDGE_KEY_CACHE.with(|c| c.borrow().as_ref().filter(|(d, _)| *d == digest).map(|(_, k)| k.clone())) {
-        return Ok(key);
+    if let Some(signer) = EDGE_SIGNER.with(|c| c.borrow().as_ref().filter(|(d, _)| *d == digest).map(|(_, k)| k.clone())) {
+        return Ok(signer);
     }
     let file: SigningKeyFile =
         serde_json::from_str(&text).map_err(|e| Problem::unavailable(format!("{EDGE_KEY} is not a key file: {e}"), 60))?;
     let key = Rc::new(file.to_key().map_err(|e| Problem::unavailable(format!("{EDGE_KEY}: {e}"), 60))?);
-    EDGE_KEY_CACHE.with(|c| *c.borrow_mut() = Some((digest, key.clone())));
-    Ok(key)
+    let crypto_key = webcrypto::import_signing(&key).await?;
+    let signer = Rc::new(EdgeSigner { key, crypto_key });
+    EDGE_SIGNER.with(|c| *c.borrow_mut() = Some((digest, signer.clone())));
+    Ok(signer)
 }
 
 pub fn download_secret(env: &Env) -> Result<Vec<u8>, Problem> {

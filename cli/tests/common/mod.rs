@@ -3,11 +3,29 @@
 
 #![allow(dead_code)]
 
+pub mod fake_edge;
+
 use serde_json::Value;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::Command;
 use tempfile::TempDir;
+use updraft_core::keys::SigningKeyFile;
+use updraft_core::SigningKey;
+
+/// Variables that would point a run at a real edge or a proxy: every run
+/// starts without them, and a test sets what it means to.
+const AMBIENT_ENV: &[&str] = &[
+    "UPDRAFT_SERVER",
+    "UPDRAFT_TOKEN",
+    "UPDRAFT_ENROLL_TOKEN",
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
 
 pub struct Lab {
     dir: TempDir,
@@ -69,7 +87,17 @@ impl Lab {
 
     /// Runs `updraft ARGS` inside the lab folder.
     pub fn run_args(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_updraft")).args(args).current_dir(self.dir.path()).output().expect("run updraft");
+        self.run_env(args, &[])
+    }
+
+    /// Runs `updraft ARGS` inside the lab folder with these environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_updraft"));
+        for name in AMBIENT_ENV {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        let out = command.args(args).current_dir(self.dir.path()).output().expect("run updraft");
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -98,6 +126,12 @@ impl Lab {
     pub fn key(&self, name: &str) -> String {
         let run = self.ok(&format!("--json keys generate --out {name}.key"));
         run.json()["keyid"].as_str().expect("keyid").to_owned()
+    }
+
+    /// The private key in `NAME.key`, for tests that sign as the edge would.
+    pub fn signing_key(&self, name: &str) -> SigningKey {
+        let file: SigningKeyFile = serde_json::from_str(&self.read(&format!("{name}.key"))).expect("key json");
+        file.to_key().expect("key")
     }
 
     /// The base64 seed inside a private key file.
