@@ -8,6 +8,9 @@ STATE ?= .updraft
 
 # Tool environment (PATH with node 22 and pinned tools, WASM_BINDGEN_BIN, ...).
 TOOLENV = source .tools/env.sh
+# Local runs never reach out: no wrangler telemetry, no Request.cf download.
+export WRANGLER_SEND_METRICS = false
+export CLOUDFLARE_CF_FETCH_ENABLED = false
 
 .PHONY: help tools build build-worker build-native test test-rust test-node serve demo bench clean
 

@@ -27,12 +27,13 @@ if [ ! -f "$DEMO/release-1.0.0.json" ]; then
     --hardware-id thermo-v2 --version 1.0.0 --security-version 1 --notes "Demo release" \
     --sign "$LOCAL/release.key" --out "$DEMO/release-1.0.0.json" >/dev/null
   echo "== publishing it as the uploader, approving it as the approver"
-  release_id=$(UPDRAFT_TOKEN=$UPLOADER "$UPDRAFT" --json publish "$DEMO/release-1.0.0.json" --firmware "$DEMO/thermostat-1.0.0.img" | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
+  release_id=$(UPDRAFT_TOKEN=$UPLOADER "$UPDRAFT" --json publish "$DEMO/release-1.0.0.json" --firmware "$DEMO/thermostat-1.0.0.img" | node -pe 'JSON.parse(require("fs").readFileSync(0)).release.id')
   UPDRAFT_TOKEN=$APPROVER "$UPDRAFT" approve "$release_id" >/dev/null
 fi
 
 if [ ! -f "$DEMO/fleet/device-1/cert.json" ]; then
   echo "== enrolling 3 simulated devices"
+  mkdir -p "$DEMO/fleet"
   enroll=$(UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" --json enroll-tokens create --name "demo line" --product acme-thermostat --max-uses 100 --expires-in 7d | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
   echo "$enroll" > "$DEMO/enroll-token"
   for i in 1 2 3; do

@@ -6,6 +6,8 @@ STATE=${STATE:-.updraft}
 LOCAL=$STATE/local
 UPDRAFT=${UPDRAFT:-target/release/updraft}
 export WRANGLER_SEND_METRICS=false
+# No fetch of Request.cf data from the internet: Miniflare uses its placeholder.
+export CLOUDFLARE_CF_FETCH_ENABLED=false
 export UPDRAFT_SERVER="http://127.0.0.1:$PORT"
 
 # Keys, a signed root v1 and the worker's secrets, created on first use.
