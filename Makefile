@@ -42,7 +42,7 @@ test-rust:
 	cargo check -p updraft-core --target wasm32-unknown-unknown --locked
 
 test-node:
-	@$(TOOLENV); node --test --test-concurrency=1 tests/
+	@$(TOOLENV); node --test --test-concurrency=1 'tests/*.test.mjs'
 
 serve: build
 	@$(TOOLENV); scripts/serve.sh
