@@ -23,6 +23,7 @@ const { values: opts } = parseArgs({
     connections: { type: 'string', default: '8' },
     json: { type: 'string' },
     'no-ratelimits': { type: 'boolean', default: false },
+    profile: { type: 'string' },
     build: { type: 'string', default: join(REPO, 'worker', 'build') },
   },
 });
@@ -41,6 +42,7 @@ const ratelimits = Object.fromEntries(
 const mf = new Miniflare({
   host: '127.0.0.1',
   port: 0,
+  ...(opts.profile ? { inspectorPort: 9235 } : {}),
   workers: [
     {
       name: 'updraft',
@@ -139,6 +141,15 @@ async function run(name, url, req = {}) {
     non2xx: r.non2xx + r.errors,
     cpu_us_per_req: ok ? Math.round((cpu / ok) * 1e6) : null,
   };
+}
+
+if (opts.profile) {
+  // CPU profile of the no-update check through workerd's inspector (V8 CDP);
+  // self time is summed by function name (wasm names come from the names section).
+  const { profileWhile } = await import('./profile.mjs');
+  const top = await profileWhile(9235, 'updraft', () => autocannon({ url: `${edge}/v1/check`, duration: 5, connections: CONNECTIONS, ...noneReq }));
+  writeFileSync(opts.profile, top.map((r) => `${r.selfMs.toFixed(1).padStart(9)} ms ${r.pct.toFixed(1).padStart(5)} %  ${r.name}`).join('\n') + '\n');
+  console.log(`profile written to ${opts.profile}`);
 }
 
 const results = [];

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { expectProblem } from './helpers/edge.mjs';
 import { readyEdge, makeRelease } from './helpers/setup.mjs';
 import { updraft } from './helpers/cli.mjs';
+import { envelope, loadKey, RELEASE_TYPE } from './helpers/forge.mjs';
 
 let s;
 before(async () => {
@@ -89,6 +90,19 @@ test('a release whose artifact was not uploaded is refused', async () => {
   const r = makeRelease(s.dir, { version: '2.0.1' });
   const res = await s.api('POST', '/api/releases', { token: s.tokens.uploader, body: r.envelope });
   await expectProblem(assert, res, 422, 'artifact-missing');
+});
+
+test('a release whose manifest length differs from the stored artifact is refused', async () => {
+  const r = makeRelease(s.dir, { version: '2.0.3' });
+  await put(r.sha256, r.bytes);
+  // Signed by the real release key, but claiming one byte more than was uploaded.
+  const lying = { ...r.manifest, artifact: { ...r.manifest.artifact, length: r.length + 1 } };
+  const env = envelope(RELEASE_TYPE, lying, [loadKey(join(s.dir, 'release.key'))]);
+  const before = await count('releases');
+  const res = await s.api('POST', '/api/releases', { token: s.tokens.uploader, body: JSON.stringify(env) });
+  const body = await expectProblem(assert, res, 422, 'artifact-length-mismatch');
+  assert.match(body.detail, new RegExp(`${r.length}`));
+  assert.equal(await count('releases'), before);
 });
 
 test('a release for a product outside the root scope is refused', async () => {

@@ -21,22 +21,19 @@ pub const MAX_CLOCK_SKEW_S: u64 = 300;
 /// Longest Authorization header accepted (a certificate is ~700 bytes).
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
-/// A parsed `Authorization: Updraft-Ed25519 …` header.
+/// The parameters of an `Authorization: Updraft-Ed25519 …` header, with the
+/// certificate still in its base64 text. The edge keys its cache of verified
+/// certificates on that exact text, so a warm request neither decodes nor
+/// parses nor hashes the certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthHeader {
-    pub cert: Envelope,
-    /// SHA-256 of the certificate's base64 text: a cache key for verified certs.
-    pub cert_digest: Sha256,
+pub struct RawAuthHeader<'a> {
+    pub cert_b64: &'a str,
     pub ts: UnixTime,
     pub sig: [u8; 64],
 }
 
-fn bad(detail: impl Into<String>) -> Error {
-    Error::Unauthorized { reason: "bad-authorization-header", detail: detail.into() }
-}
-
-impl AuthHeader {
-    pub fn parse(value: &str) -> Result<AuthHeader, Error> {
+impl<'a> RawAuthHeader<'a> {
+    pub fn parse(value: &'a str) -> Result<Self, Error> {
         if value.len() > MAX_HEADER_BYTES {
             return Err(bad("Authorization header too long"));
         }
@@ -60,23 +57,55 @@ impl AuthHeader {
         let (Some(cert_b64), Some(ts), Some(sig)) = (cert, ts, sig) else {
             return Err(bad("cert, ts and sig are all required"));
         };
-        let cert_json = B64.decode(cert_b64).map_err(|_| bad("cert is not base64"))?;
-        let cert = Envelope::from_slice(&cert_json).map_err(|e| bad(format!("cert: {e}")))?;
         let ts = ts.parse::<u64>().map_err(|_| bad("ts must be unix seconds"))?;
         let sig: [u8; 64] =
             B64.decode(sig).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| bad("sig must be a base64 64-byte Ed25519 signature"))?;
-        Ok(AuthHeader { cert, cert_digest: Sha256::digest(cert_b64.as_bytes()), ts: UnixTime(ts), sig })
+        Ok(RawAuthHeader { cert_b64, ts: UnixTime(ts), sig })
+    }
+
+    /// Decodes the certificate envelope (not yet verified).
+    pub fn certificate(&self) -> Result<Envelope, Error> {
+        let cert_json = B64.decode(self.cert_b64).map_err(|_| bad("cert is not base64"))?;
+        Envelope::from_slice(&cert_json).map_err(|e| bad(format!("cert: {e}")))
     }
 
     /// Refuses a timestamp more than [`MAX_CLOCK_SKEW_S`] away from `now`.
     pub fn check_fresh(&self, now: UnixTime) -> Result<(), Error> {
-        if self.ts.0.abs_diff(now.0) > MAX_CLOCK_SKEW_S {
-            return Err(Error::Unauthorized {
-                reason: "stale-request",
-                detail: format!("request time {} is more than {MAX_CLOCK_SKEW_S} s from the edge's clock {}", self.ts, now),
-            });
-        }
-        Ok(())
+        check_fresh(self.ts, now)
+    }
+}
+
+fn check_fresh(ts: UnixTime, now: UnixTime) -> Result<(), Error> {
+    if ts.0.abs_diff(now.0) > MAX_CLOCK_SKEW_S {
+        return Err(Error::Unauthorized {
+            reason: "stale-request",
+            detail: format!("request time {ts} is more than {MAX_CLOCK_SKEW_S} s from the edge's clock {now}"),
+        });
+    }
+    Ok(())
+}
+
+/// A parsed `Authorization: Updraft-Ed25519 …` header with its certificate decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthHeader {
+    pub cert: Envelope,
+    pub ts: UnixTime,
+    pub sig: [u8; 64],
+}
+
+fn bad(detail: impl Into<String>) -> Error {
+    Error::Unauthorized { reason: "bad-authorization-header", detail: detail.into() }
+}
+
+impl AuthHeader {
+    pub fn parse(value: &str) -> Result<AuthHeader, Error> {
+        let raw = RawAuthHeader::parse(value)?;
+        Ok(AuthHeader { cert: raw.certificate()?, ts: raw.ts, sig: raw.sig })
+    }
+
+    /// Refuses a timestamp more than [`MAX_CLOCK_SKEW_S`] away from `now`.
+    pub fn check_fresh(&self, now: UnixTime) -> Result<(), Error> {
+        check_fresh(self.ts, now)
     }
 
     /// Checks the request signature with the (already verified) certificate's key.

@@ -7,7 +7,7 @@ use crate::webcrypto::{self, EdgeSigner};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use updraft_core::device_auth::{string_to_sign, AuthHeader};
+use updraft_core::device_auth::{string_to_sign, RawAuthHeader};
 use updraft_core::device_cert::DeviceCertificate;
 use updraft_core::directive::{Action, Directive};
 use updraft_core::download::download_path;
@@ -113,11 +113,15 @@ struct VerifiedCert {
 }
 
 /// Verified device certificates, per isolate, keyed by the certificate's
-/// digest and the root version that verified it (a root rotation re-verifies).
-/// A warm check then costs one request-signature verify (DESIGN §8).
+/// exact base64 text and the root version that verified it (a root rotation
+/// re-verifies). Keying on the whole text (not, say, its signature) means a
+/// hit is the very bytes that verified. A warm check then costs one
+/// request-signature verify and no certificate decoding (DESIGN §8).
+type CertKey = (String, u64);
+
 struct CertCache {
-    map: HashMap<(Sha256, u64), Rc<VerifiedCert>>,
-    order: VecDeque<(Sha256, u64)>,
+    map: HashMap<CertKey, Rc<VerifiedCert>>,
+    order: VecDeque<CertKey>,
 }
 
 const CERT_CACHE_CAPACITY: usize = 4096;
@@ -126,11 +130,12 @@ thread_local! {
     static CERTS: RefCell<CertCache> = RefCell::new(CertCache { map: HashMap::new(), order: VecDeque::new() });
 }
 
-fn cached_cert(key: &(Sha256, u64)) -> Option<Rc<VerifiedCert>> {
-    CERTS.with(|c| c.borrow().map.get(key).cloned())
+fn cached_cert(cert_b64: &str, root_version: u64) -> Option<Rc<VerifiedCert>> {
+    // Copying ~1 KB to build the key is far cheaper than hashing it with SHA-256 in wasm.
+    CERTS.with(|c| c.borrow().map.get(&(cert_b64.to_owned(), root_version)).cloned())
 }
 
-fn remember_cert(key: (Sha256, u64), cert: Rc<VerifiedCert>) {
+fn remember_cert(key: CertKey, cert: Rc<VerifiedCert>) {
     CERTS.with(|c| {
         let mut c = c.borrow_mut();
         if c.map.len() >= CERT_CACHE_CAPACITY {
@@ -138,7 +143,7 @@ fn remember_cert(key: (Sha256, u64), cert: Rc<VerifiedCert>) {
                 c.map.remove(&old);
             }
         }
-        if c.map.insert(key, cert).is_none() {
+        if c.map.insert(key.clone(), cert).is_none() {
             c.order.push_back(key);
         }
     })
@@ -160,17 +165,18 @@ pub async fn authenticate(
     now: UnixTime,
 ) -> Result<DeviceCertificate, Problem> {
     let header = header.ok_or_else(|| unauthorized("missing-authorization", "device requests must be signed".into()))?;
-    let auth = AuthHeader::parse(header).map_err(|e| device_problem(&e))?;
+    let auth = RawAuthHeader::parse(header).map_err(|e| device_problem(&e))?;
     auth.check_fresh(now).map_err(|e| device_problem(&e))?;
-    let cache_key = (auth.cert_digest, cat.root.version());
-    let verified = match cached_cert(&cache_key).filter(|v| v.cert.expires > now) {
+    let root_version = cat.root.version();
+    let verified = match cached_cert(auth.cert_b64, root_version).filter(|v| v.cert.expires > now) {
         Some(verified) => verified,
         None => {
+            let envelope = auth.certificate().map_err(|e| device_problem(&e))?;
             let cert: DeviceCertificate =
-                cat.root.verify(&auth.cert, now).map_err(|e| unauthorized("bad-certificate", format!("device certificate: {e}")))?;
+                cat.root.verify(&envelope, now).map_err(|e| unauthorized("bad-certificate", format!("device certificate: {e}")))?;
             let public = cert.public_key().map_err(|e| unauthorized("bad-certificate", format!("device certificate: {e}")))?;
             let verified = Rc::new(VerifiedCert { key: webcrypto::import_public(&public).await?, cert });
-            remember_cert(cache_key, verified.clone());
+            remember_cert((auth.cert_b64.to_owned(), root_version), verified.clone());
             verified
         }
     };
