@@ -26,9 +26,16 @@ tools:
 
 build: tools build-worker build-native
 
-build-worker:
-	@$(TOOLENV); cd worker && "$$WORKER_BUILD_BIN" --release 2>&1 | grep -v '^\s*$$' | tail -n 20
+# The bundle is rebuilt only when a crate it compiles, the lockfile or the
+# pinned tools changed (wasm-opt alone takes ~45 s).
+WORKER_INPUTS := $(shell find core/src worker/src -name '*.rs') core/Cargo.toml worker/Cargo.toml Cargo.toml Cargo.lock package-lock.json
+
+build-worker: worker/build/index.js
 	@scripts/wasm-size.sh
+
+worker/build/index.js: $(WORKER_INPUTS)
+	@$(TOOLENV); cd worker && "$$WORKER_BUILD_BIN" --release 2>&1 | grep -v '^\s*$$' | tail -n 20
+	@test -f $@ && touch $@
 
 build-native:
 	cargo build --release --locked -p firmware-agent -p updraft-cli
@@ -49,6 +56,10 @@ serve: build
 
 demo: build
 	@$(TOOLENV); scripts/demo.sh
+
+bench: build
+	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10 --no-ratelimits
+	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10
 
 clean:
 	cargo clean
