@@ -6,7 +6,7 @@ use crate::webcrypto::{self, EdgeSigner};
 use std::cell::RefCell;
 use std::rc::Rc;
 use updraft_core::keys::SigningKeyFile;
-use updraft_core::{Sha256, UnixTime};
+use updraft_core::UnixTime;
 use worker::Env;
 
 /// Wall-clock time. (`SystemTime::now()` panics on wasm32-unknown-unknown.)
@@ -57,42 +57,58 @@ fn missing(name: &str) -> Problem {
     Problem::unavailable(format!("the edge is not configured: secret {name} is missing"), 60)
 }
 
+// Secrets and vars are fixed for an isolate's life: changing one deploys a new
+// version of the worker, which starts new isolates. So each is read, parsed
+// and (for the edge key) imported into WebCrypto once per isolate, not once per
+// request; the profile of a check showed those per-request reads and the
+// key's re-hashing (BENCHMARKS.md).
 thread_local! {
-    // Parsing the key derives the public half and importing it into WebCrypto
-    // is async: do both once per isolate, keyed by the secret's digest so a
-    // rotated secret is noticed.
-    static EDGE_SIGNER: RefCell<Option<(Sha256, Rc<EdgeSigner>)>> = const { RefCell::new(None) };
+    static EDGE_SIGNER: RefCell<Option<Rc<EdgeSigner>>> = const { RefCell::new(None) };
+    static DOWNLOAD_SECRET_BYTES: RefCell<Option<Rc<[u8]>>> = const { RefCell::new(None) };
+    static POLL_AFTER: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
 /// The online edge signing key (a `SigningKeyFile` JSON, as written by
 /// `updraft keys generate`), ready for core and for WebCrypto.
 pub async fn edge_signer(env: &Env) -> Result<Rc<EdgeSigner>, Problem> {
-    let text = secret(env, EDGE_KEY).ok_or_else(|| missing(EDGE_KEY))?;
-    let digest = Sha256::digest(text.as_bytes());
-    if let Some(signer) = EDGE_SIGNER.with(|c| c.borrow().as_ref().filter(|(d, _)| *d == digest).map(|(_, k)| k.clone())) {
+    if let Some(signer) = EDGE_SIGNER.with(|c| c.borrow().clone()) {
         return Ok(signer);
     }
+    let text = secret(env, EDGE_KEY).ok_or_else(|| missing(EDGE_KEY))?;
     let file: SigningKeyFile =
         serde_json::from_str(&text).map_err(|e| Problem::unavailable(format!("{EDGE_KEY} is not a key file: {e}"), 60))?;
     let key = Rc::new(file.to_key().map_err(|e| Problem::unavailable(format!("{EDGE_KEY}: {e}"), 60))?);
     let crypto_key = webcrypto::import_signing(&key).await?;
     let signer = Rc::new(EdgeSigner { key, crypto_key });
-    EDGE_SIGNER.with(|c| *c.borrow_mut() = Some((digest, signer.clone())));
+    EDGE_SIGNER.with(|c| *c.borrow_mut() = Some(signer.clone()));
     Ok(signer)
 }
 
-pub fn download_secret(env: &Env) -> Result<Vec<u8>, Problem> {
+/// The HMAC key of download links (at least 32 characters).
+pub fn download_secret(env: &Env) -> Result<Rc<[u8]>, Problem> {
+    if let Some(bytes) = DOWNLOAD_SECRET_BYTES.with(|c| c.borrow().clone()) {
+        return Ok(bytes);
+    }
     let s = secret(env, DOWNLOAD_SECRET).ok_or_else(|| missing(DOWNLOAD_SECRET))?;
     if s.len() < 32 {
         return Err(Problem::unavailable(format!("{DOWNLOAD_SECRET} must be at least 32 characters"), 60));
     }
-    Ok(s.into_bytes())
+    let bytes: Rc<[u8]> = s.into_bytes().into();
+    DOWNLOAD_SECRET_BYTES.with(|c| *c.borrow_mut() = Some(bytes.clone()));
+    Ok(bytes)
 }
 
 pub fn bootstrap_token(env: &Env) -> Option<String> {
     secret(env, BOOTSTRAP_TOKEN).filter(|t| t.len() >= 32)
 }
 
+/// The signed backoff devices get (`UPDRAFT_POLL_AFTER_S`, default one hour).
 pub fn poll_after_s(env: &Env) -> u64 {
-    env.var(POLL_AFTER_S).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(3600)
+    POLL_AFTER.with(|c| {
+        c.get().unwrap_or_else(|| {
+            let secs = env.var(POLL_AFTER_S).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(3600);
+            c.set(Some(secs));
+            secs
+        })
+    })
 }
