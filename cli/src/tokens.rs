@@ -9,29 +9,12 @@ use crate::duration::parse_duration_secs;
 use crate::edge_client::{parse_id, EdgeClient, ServerArgs};
 use crate::error::CliError;
 use crate::output::{short_time, table, warn, Output};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write;
+use updraft_core::admin::AdminRole;
 use updraft_core::{ProductName, UnixTime};
-
-/// Admin roles (DESIGN §6); `admin` may call every admin route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdminRole {
-    /// Uploads artifacts and release manifests.
-    Uploader,
-    /// Approves releases someone else uploaded (two-person rule).
-    Approver,
-    /// Runs campaigns and enrollment tokens.
-    Operator,
-    /// Revokes releases and devices.
-    Security,
-    /// Reads everything, changes nothing.
-    Viewer,
-    /// Everything, including API tokens and roots.
-    Admin,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
@@ -59,7 +42,7 @@ pub struct CreateTokenArgs {
     #[arg(long, value_name = "NAME")]
     name: String,
     /// What the token may do.
-    #[arg(long, value_name = "ROLE")]
+    #[arg(long, value_name = "ROLE", value_parser = role_parser())]
     role: AdminRole,
     #[command(flatten)]
     server: ServerArgs,
@@ -140,8 +123,14 @@ pub fn run_enroll_tokens(command: EnrollTokensCommand, out: Output) -> Result<()
     Ok(())
 }
 
+/// Parses a role with core's names, listing them in `--help` and in errors.
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = AdminRole> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(AdminRole::ALL.map(AdminRole::as_str)).try_map(|s| s.parse::<AdminRole>())
+}
+
 fn role_name(role: AdminRole) -> String {
-    role.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    role.to_string()
 }
 
 /// A freshly minted token and its secret, as the edge answers `POST`.

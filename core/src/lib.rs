@@ -18,6 +18,7 @@
 //! and the online `edge` key signs [`directive::Directive`]s,
 //! [`revocation::RevocationList`]s and [`device_cert::DeviceCertificate`]s.
 
+pub mod admin;
 pub mod byte_range;
 pub mod device_auth;
 pub mod device_cert;

@@ -58,7 +58,7 @@ pub async fn authorize(
             .await
             .map_err(unavailable)?
             .ok_or_else(|| unauthorized("unknown or revoked API token"))?;
-        let role = AdminRole::parse(&row.role).ok_or_else(|| Problem::internal("stored token has an unknown role"))?;
+        let role: AdminRole = row.role.parse().map_err(|_| Problem::internal("stored token has an unknown role"))?;
         Principal { id: row.id, role }
     };
     if principal.role == AdminRole::Admin || allowed.contains(&principal.role) {

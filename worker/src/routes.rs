@@ -7,42 +7,7 @@
 use crate::reply::Problem;
 use updraft_core::Sha256;
 
-/// Admin roles (DESIGN §6). `Admin` may call every admin route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdminRole {
-    Uploader,
-    Approver,
-    Operator,
-    Security,
-    Viewer,
-    Admin,
-}
-
-impl AdminRole {
-    pub fn parse(s: &str) -> Option<AdminRole> {
-        Some(match s {
-            "uploader" => AdminRole::Uploader,
-            "approver" => AdminRole::Approver,
-            "operator" => AdminRole::Operator,
-            "security" => AdminRole::Security,
-            "viewer" => AdminRole::Viewer,
-            "admin" => AdminRole::Admin,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdminRole::Uploader => "uploader",
-            AdminRole::Approver => "approver",
-            AdminRole::Operator => "operator",
-            AdminRole::Security => "security",
-            AdminRole::Viewer => "viewer",
-            AdminRole::Admin => "admin",
-        }
-    }
-}
+pub use updraft_core::admin::AdminRole;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
