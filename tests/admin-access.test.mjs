@@ -21,6 +21,7 @@ const ROUTES = [
   ['GET', '/api/releases/rel-00000000', ALL],
   ['POST', '/api/releases/rel-00000000/approve', ['approver', 'admin']],
   ['POST', '/api/roots', ['admin']],
+  ['POST', '/api/devices/dev-00000000/revoke', ['security', 'admin']],
 ];
 
 let s;

@@ -247,6 +247,26 @@ test('an expired certificate is refused even though the edge signed it', async (
   assert.match(body.detail, /expired/);
 });
 
+test('a revoked device is refused at the edge and cannot re-enroll with its key', async () => {
+  const t = await enrollToken();
+  const d = enroll(t.token);
+  assert.equal((await signedCheck(d, checkBody())).status, 200);
+  await expectProblem(assert, await s.api('POST', `/api/devices/${d.id}/revoke`, { token: s.tokens.operator }), 403, 'forbidden-role');
+  const revoked = await s.api('POST', `/api/devices/${d.id}/revoke`, { token: s.tokens.security });
+  assert.equal(revoked.status, 200);
+  await expectProblem(assert, await signedCheck(d, checkBody()), 403, 'device-revoked');
+  await expectProblem(assert, await s.api('POST', `/api/devices/${d.id}/revoke`, { token: s.tokens.security }), 404, 'not-found');
+  const key = loadKey(d.key);
+  const again = await s.edge.fetch('/v1/enroll', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: t.token, public_key: key.public, hardware_id: 'thermo-v2', serial: 'SN-again' }),
+  });
+  await expectProblem(assert, again, 403, 'device-revoked');
+  const list = await (await s.api('GET', '/api/enroll-tokens', { token: s.tokens.viewer })).json();
+  assert.equal(list.find((x) => x.id === t.id).uses, 1, 'the refused re-enrollment must not spend a token use');
+});
+
 test('one flooding device is rate limited while another is served normally', async () => {
   const t = await enrollToken();
   const flooder = enroll(t.token);

@@ -19,6 +19,7 @@ const ROUTES = [
   ['GET', '/api/releases/rel-00000000'],
   ['POST', '/api/releases/rel-00000000/approve'],
   ['POST', '/api/roots'],
+  ['POST', '/api/devices/dev-00000000/revoke'],
 ];
 const TABLES = ['roots', 'api_tokens', 'enroll_tokens', 'devices', 'artifacts', 'releases'];
 

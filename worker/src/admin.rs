@@ -197,6 +197,19 @@ pub async fn revoke_enroll_token(store: &D1Store, id: &str, now: UnixTime) -> Re
     Ok(Reply::json(200, &serde_json::json!({ "id": id, "revoked_at": now.0 })))
 }
 
+// --- devices ------------------------------------------------------------------
+
+/// `POST /api/devices/{id}/revoke`: the device's certificate stops working at
+/// the edge within the catalog TTL (at once in this isolate), and it cannot
+/// re-enroll with the same key.
+pub async fn revoke_device(store: &D1Store, id: &str, now: UnixTime) -> Result<Reply, Problem> {
+    if !store.revoke_device(id, now.0).await.map_err(unavailable)? {
+        return Err(Problem::not_found(format!("no enrolled, unrevoked device {id}")));
+    }
+    catalog::invalidate();
+    Ok(Reply::json(200, &serde_json::json!({ "id": id, "revoked_at": now.0 })).with_header("cache-control", NO_STORE))
+}
+
 // --- releases -------------------------------------------------------------------
 
 /// Maps a verification failure of an uploaded document to a 422 problem.

@@ -48,11 +48,16 @@ pub async fn enroll(store: &D1Store, body: &[u8], edge: &EdgeSigner, now: UnixTi
     let cat = catalog::current(store, now, now_ms).await?;
     ensure_edge_key_in_root(&cat, &edge.key)?;
 
+    let device_id = protocol::device_id_for(&public_key);
+    // Refuse a revoked device before taking a token use (the upsert below
+    // refuses it too, race-free, but only after the use is spent).
+    if store.is_device_revoked(device_id.as_str()).await.map_err(unavailable)? {
+        return Err(revoked_enrollment(&device_id));
+    }
     let token_hash = Sha256::digest(request.token.as_bytes()).to_hex();
     let Some(token) = store.consume_enroll_token(&token_hash, now.0).await.map_err(unavailable)? else {
         return Err(enroll_refusal(store, &token_hash, now).await);
     };
-    let device_id = protocol::device_id_for(&public_key);
     let fresh = store
         .upsert_device(
             device_id.as_str(),
@@ -66,7 +71,7 @@ pub async fn enroll(store: &D1Store, body: &[u8], edge: &EdgeSigner, now: UnixTi
         .await
         .map_err(unavailable)?;
     if !fresh {
-        return Err(Problem::new(403, "device-revoked", "Forbidden", format!("device {device_id} has been revoked; it cannot re-enroll")));
+        return Err(revoked_enrollment(&device_id));
     }
     let product = updraft_core::ProductName::parse(&token.product).map_err(|e| Problem::internal(format!("stored token product: {e}")))?;
     let cert = DeviceCertificate {
@@ -80,6 +85,10 @@ pub async fn enroll(store: &D1Store, body: &[u8], edge: &EdgeSigner, now: UnixTi
     };
     let response = EnrollResponse { device_id, certificate: edge.sign(&cert).await?, root: cat.root_envelope.clone() };
     Ok(Reply::json(201, &response).with_header("cache-control", NO_STORE))
+}
+
+fn revoked_enrollment(device_id: &updraft_core::DeviceId) -> Problem {
+    Problem::new(403, "device-revoked", "Forbidden", format!("device {device_id} has been revoked; it cannot re-enroll"))
 }
 
 /// Explains why an enrollment token was refused.

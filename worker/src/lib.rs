@@ -141,6 +141,7 @@ async fn admin_route(
         Route::GetRelease(id) => admin::get_release(store, &id, now, now_ms).await,
         Route::ApproveRelease(id) => admin::approve_release(store, who, &id, now).await,
         Route::PublishRoot => admin::publish_root(store, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
+        Route::RevokeDevice(id) => admin::revoke_device(store, &id, now).await,
         _ => Err(Problem::internal("route has no admin handler")),
     }
 }

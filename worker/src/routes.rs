@@ -44,6 +44,7 @@ pub enum Route {
     GetRelease(String),
     ApproveRelease(String),
     PublishRoot,
+    RevokeDevice(String),
 }
 
 use AdminRole::{Approver, Operator, Security, Uploader, Viewer};
@@ -91,6 +92,7 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["api", "releases", id] => vec![("GET", Route::GetRelease(parse_id(id)?), admin(READERS))],
         ["api", "releases", id, "approve"] => vec![("POST", Route::ApproveRelease(parse_id(id)?), admin(&[Approver]))],
         ["api", "roots"] => vec![("POST", Route::PublishRoot, admin(ADMIN_ONLY))],
+        ["api", "devices", id, "revoke"] => vec![("POST", Route::RevokeDevice(parse_id(id)?), admin(&[Security]))],
         _ => return None,
     })
 }

@@ -226,6 +226,16 @@ impl D1Store {
         Ok(changed == 1)
     }
 
+    pub async fn is_device_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        let row: Option<IdRow> = self.first("SELECT id FROM devices WHERE id = ?1 AND revoked_at IS NOT NULL", &[text(id)]).await?;
+        Ok(row.is_some())
+    }
+
+    /// Marks a device revoked; false if it does not exist or already is.
+    pub async fn revoke_device(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.run("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
+    }
+
     pub async fn revoked_device_ids(&self) -> Result<Vec<String>, StoreError> {
         let rows: Vec<IdRow> = self.all("SELECT id FROM devices WHERE revoked_at IS NOT NULL", &[]).await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
