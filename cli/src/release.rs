@@ -6,7 +6,7 @@ use crate::clock;
 use crate::error::CliError;
 use crate::files::{self, Replace, PUBLIC_MODE};
 use crate::output::{human_time, Output};
-use crate::signing::{self, SignArgs, SignWith};
+use crate::signing::{self, NewDocument, SignArgs};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::fmt;
@@ -58,17 +58,8 @@ pub struct CreateArgs {
     /// Artifact file name devices download [default: the firmware file's name].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Where to write the release envelope.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
     #[command(flatten)]
-    sign: SignWith,
-    /// Replace FILE if it exists.
-    #[arg(long)]
-    force: bool,
-    /// Current time in unix seconds (default: the system clock).
-    #[arg(long, value_name = "UNIX")]
-    now: Option<u64>,
+    new: NewDocument,
 }
 
 pub fn run(command: ReleaseCommand, out: Output) -> Result<(), CliError> {
@@ -104,7 +95,7 @@ impl fmt::Display for Created {
 }
 
 fn create(args: &CreateArgs) -> Result<Created, CliError> {
-    let created = clock::now_or(args.now);
+    let created = clock::now_or(args.new.now);
     let name = match &args.name {
         Some(name) => name.clone(),
         None => args
@@ -115,9 +106,9 @@ fn create(args: &CreateArgs) -> Result<Created, CliError> {
             .ok_or_else(|| CliError::usage("the firmware file name is not valid UTF-8; pass --name"))?,
     };
     // Check what can fail cheaply before hashing a large image.
-    let signers = args.sign.load()?;
-    if !args.force && args.out.exists() {
-        return Err(CliError::OutputExists { path: args.out.clone() });
+    let signers = args.new.sign.load()?;
+    if !args.new.force && args.new.out.exists() {
+        return Err(CliError::OutputExists { path: args.new.out.clone() });
     }
     let (sha256, length) = artifact::hash_file(&args.firmware)?;
     if length == 0 {
@@ -153,9 +144,9 @@ fn create(args: &CreateArgs) -> Result<Created, CliError> {
     manifest.validate_shape().map_err(|e| CliError::usage(format!("the release would be invalid: {e}")))?;
     let envelope = manifest.sign(&signers.iter().collect::<Vec<_>>());
     let bytes = files::envelope_bytes(&envelope);
-    files::write_atomic(&args.out, &bytes, PUBLIC_MODE, Replace::from_force(args.force))?;
+    files::write_atomic(&args.new.out, &bytes, PUBLIC_MODE, Replace::from_force(args.new.force))?;
     let signatures = signers.iter().map(|k| k.keyid().clone()).collect();
-    Ok(Created { file: args.out.clone(), manifest, signatures })
+    Ok(Created { file: args.new.out.clone(), manifest, signatures })
 }
 
 /// The result of `release sign`.

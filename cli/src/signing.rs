@@ -25,6 +25,23 @@ impl SignWith {
     }
 }
 
+/// How a command that creates a document writes it: `--out FILE`, `--sign KEY`
+/// (repeatable), `--force`, `--now`.
+#[derive(Debug, Args)]
+pub struct NewDocument {
+    /// Where to write the new envelope.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub sign: SignWith,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Current time in unix seconds (default: the system clock).
+    #[arg(long, value_name = "UNIX")]
+    pub now: Option<u64>,
+}
+
 /// `--key PRIV FILE`: add one signature to an existing document.
 #[derive(Debug, Args)]
 pub struct SignArgs {

@@ -33,7 +33,28 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     match answer(&mut req, &method, &env, &ctx).await {
         Ok(Answer::Reply(reply)) => to_response(reply, head),
         Ok(Answer::Response(response)) => Ok(response),
-        Err(problem) => to_response(problem.into_reply(), head),
+        Err(problem) => {
+            drain_unread_body(&mut req).await;
+            to_response(problem.into_reply(), head)
+        }
+    }
+}
+
+/// Largest unread body read and discarded before an early error answer.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+
+/// An error answered before the body was read (auth, rate limit, size) makes
+/// the runtime close the connection while the client may still be sending,
+/// and the client then sees a reset instead of the problem. Reading (and
+/// discarding) a bounded body first lets it read the answer. Larger uploads
+/// should send `Expect: 100-continue`, as the CLI does.
+async fn drain_unread_body(req: &mut Request) {
+    if req.inner().body_used() || req.inner().body().is_none() {
+        return;
+    }
+    let declared = header(req, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+        let _ = req.bytes().await;
     }
 }
 

@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::files::{self, Replace, PUBLIC_MODE};
 use crate::keys;
 use crate::output::warn;
-use crate::signing::SignWith;
+use crate::signing::NewDocument;
 use crate::trust::{self, RootSummary, SignerReport};
 use clap::{ArgAction, Args};
 use serde::Serialize;
@@ -66,17 +66,8 @@ pub struct InitArgs {
     /// Root version (1 for a new trust anchor).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     version: u64,
-    /// Where to write the root envelope.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
     #[command(flatten)]
-    sign: SignWith,
-    /// Replace FILE if it exists.
-    #[arg(long)]
-    force: bool,
-    /// Current time in unix seconds (default: the system clock).
-    #[arg(long, value_name = "UNIX")]
-    now: Option<u64>,
+    new: NewDocument,
 }
 
 #[derive(Debug, Args)]
@@ -92,17 +83,8 @@ pub struct RotateArgs {
     /// Days until the new root expires.
     #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..))]
     expires_days: u64,
-    /// Where to write root v n+1.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
     #[command(flatten)]
-    sign: SignWith,
-    /// Replace FILE if it exists.
-    #[arg(long)]
-    force: bool,
-    /// Current time in unix seconds (default: the system clock).
-    #[arg(long, value_name = "UNIX")]
-    now: Option<u64>,
+    new: NewDocument,
 }
 
 /// Accepts `*`, `name` or `prefix*` where name and prefix are product names.
@@ -139,7 +121,7 @@ impl fmt::Display for Created {
 }
 
 pub fn init(args: &InitArgs) -> Result<Created, CliError> {
-    let now = clock::now_or(args.now);
+    let now = clock::now_or(args.new.now);
     let mut plans = Vec::new();
     for role in Role::ALL {
         let (paths, threshold) = args.roles.for_role(role);
@@ -148,15 +130,15 @@ pub fn init(args: &InitArgs) -> Result<Created, CliError> {
         plans.push((role, keys, threshold.unwrap_or(1)));
     }
     let root = assemble(args.version, clock::after_days(now, args.expires_days), args.product.clone(), plans)?;
-    let signers = args.sign.load()?;
+    let signers = args.new.sign.load()?;
     let envelope = sign_new(&root, &signers, None);
-    write_new(&args.out, &envelope, args.force)?;
+    write_new(&args.new.out, &envelope, args.new.force)?;
     let signatures = vec![own_report(&envelope, &root)?];
-    Ok(Created { file: args.out.clone(), root: RootSummary::of(&root), signatures })
+    Ok(Created { file: args.new.out.clone(), root: RootSummary::of(&root), signatures })
 }
 
 pub fn rotate(args: &RotateArgs) -> Result<Created, CliError> {
-    let now = clock::now_or(args.now);
+    let now = clock::now_or(args.new.now);
     let (from_envelope, previous) = trust::read_root_unverified(&args.from)?;
     if let Err(e) = root::TrustedRoot::from_anchor(&from_envelope) {
         warn(format_args!("{}: does not verify on its own ({e}); rotating from it anyway", args.from.display()));
@@ -178,14 +160,14 @@ pub fn rotate(args: &RotateArgs) -> Result<Created, CliError> {
         .checked_add(1)
         .ok_or_else(|| CliError::wrong_input(&args.from, "root-version-exhausted", "root version cannot grow further"))?;
     let next = assemble(version, clock::after_days(now, args.expires_days), product, plans)?;
-    let signers = args.sign.load()?;
+    let signers = args.new.sign.load()?;
     let envelope = sign_new(&next, &signers, Some(&previous));
-    write_new(&args.out, &envelope, args.force)?;
+    write_new(&args.new.out, &envelope, args.new.force)?;
     let old_keys =
         trust::role_keys(&previous, Role::Root).map_err(|source| CliError::InvalidDocument { path: args.from.clone(), source })?;
     let old = SignerReport::new(&envelope, Role::Root, &old_keys, previous.roles.root.threshold, format!("root v{}", previous.version));
     let signatures = vec![old, own_report(&envelope, &next)?];
-    Ok(Created { file: args.out.clone(), root: RootSummary::of(&next), signatures })
+    Ok(Created { file: args.new.out.clone(), root: RootSummary::of(&next), signatures })
 }
 
 fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, CliError> {
