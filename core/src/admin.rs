@@ -30,6 +30,12 @@ impl AdminRole {
     pub const ALL: [AdminRole; 6] =
         [AdminRole::Uploader, AdminRole::Approver, AdminRole::Operator, AdminRole::Security, AdminRole::Viewer, AdminRole::Admin];
 
+    /// May a token with this role call a route open to `allowed`? `Admin`
+    /// may call every admin route.
+    pub fn permits(self, allowed: &[AdminRole]) -> bool {
+        self == AdminRole::Admin || allowed.contains(&self)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AdminRole::Uploader => "uploader",
@@ -69,5 +75,13 @@ mod tests {
             assert_eq!(serde_json::to_string(&role).unwrap(), format!("\"{role}\""));
         }
         assert!("root".parse::<AdminRole>().is_err());
+    }
+
+    #[test]
+    fn admin_passes_every_route_and_others_only_their_own() {
+        assert!(AdminRole::Admin.permits(&[]));
+        assert!(AdminRole::Approver.permits(&[AdminRole::Approver]));
+        assert!(!AdminRole::Uploader.permits(&[AdminRole::Approver]));
+        assert!(!AdminRole::Viewer.permits(&[]));
     }
 }

@@ -61,7 +61,7 @@ pub async fn authorize(
         let role: AdminRole = row.role.parse().map_err(|_| Problem::internal("stored token has an unknown role"))?;
         Principal { id: row.id, role }
     };
-    if principal.role == AdminRole::Admin || allowed.contains(&principal.role) {
+    if principal.role.permits(allowed) {
         Ok(principal)
     } else {
         let need: Vec<&str> = allowed.iter().map(|r| r.as_str()).chain(["admin"]).collect();
