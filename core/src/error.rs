@@ -64,6 +64,8 @@ pub enum Error {
     TooManyRootSteps { max: u32 },
     #[error("{what} expired at {expires} (now {now})")]
     Expired { what: &'static str, expires: u64, now: u64 },
+    #[error("refused by device rule `{rule}`: {detail}")]
+    Refused { rule: &'static str, detail: String },
     #[error("unauthorized ({reason}): {detail}")]
     Unauthorized { reason: &'static str, detail: String },
     #[error("release is for product `{release}`, but root v{root_version} is scoped to `{scope}`")]
@@ -90,6 +92,7 @@ impl Error {
             Error::Expired { .. } => "expired",
             Error::ProductOutOfScope { .. } => "product-out-of-scope",
             Error::Unauthorized { reason, .. } => reason,
+            Error::Refused { .. } => "refused-by-device-rule",
         }
     }
 

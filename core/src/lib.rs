@@ -22,6 +22,7 @@ pub mod admin;
 pub mod byte_range;
 pub mod device_auth;
 pub mod device_cert;
+pub mod device_rules;
 pub mod directive;
 pub mod download;
 pub mod dsse;
