@@ -33,6 +33,15 @@ pub fn check_installable(
     now: UnixTime,
 ) -> Result<ReleaseManifest, Error> {
     let manifest: ReleaseManifest = root.verify(release, now)?;
+    check_manifest(&manifest, device, revocations)?;
+    Ok(manifest)
+}
+
+/// Rules 2–4 on a manifest that already verified: hardware id, security floor
+/// (the device's and the revocation list's, whichever is higher), revocation.
+/// The edge's offer decision uses the same function, so it never offers what
+/// a device would refuse.
+pub fn check_manifest(manifest: &ReleaseManifest, device: &DeviceFloor<'_>, revocations: Option<&RevocationList>) -> Result<(), Error> {
     if !manifest.targets_hardware(device.hardware_id) {
         return Err(Error::Refused {
             rule: "hardware-id",
@@ -50,7 +59,7 @@ pub fn check_installable(
     if revocations.is_some_and(|l| l.is_revoked(&manifest.artifact.sha256)) {
         return Err(Error::Refused { rule: "revoked", detail: format!("image {} is revoked", manifest.artifact.sha256) });
     }
-    Ok(manifest)
+    Ok(())
 }
 
 /// Rule 5: do these bytes (length and SHA-256, as written to the slot) match

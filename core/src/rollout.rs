@@ -6,6 +6,7 @@
 //! not go below its security level, and fits its bootloader. The rollout
 //! engine (campaigns, cohorts, windows, budgets) refines this function.
 
+use crate::device_rules::{check_manifest, DeviceFloor};
 use crate::protocol::CheckRequest;
 use crate::release::ReleaseManifest;
 use crate::revocation::RevocationList;
@@ -38,16 +39,16 @@ pub fn decide_offer<'r, R: Offerable>(
     revocations: Option<&RevocationList>,
 ) -> Result<&'r R, NoOffer> {
     let current = &device.check.current;
+    // The device's own level is its floor: never offer a downgrade of it.
+    let floor = DeviceFloor { hardware_id: device.hardware_id, security_floor: current.security_version };
     candidates
         .iter()
         .filter(|r| {
             let m = r.manifest();
             &m.product == device.product
-                && m.targets_hardware(device.hardware_id)
                 && m.version > current.version
                 && m.artifact.sha256 != current.sha256
-                && m.security_version >= current.security_version
-                && revocations.is_none_or(|l| !l.is_revoked(&m.artifact.sha256) && m.security_version >= l.floor_for(&m.product))
+                && check_manifest(m, &floor, revocations).is_ok()
                 && match (&m.min_bootloader, &device.check.bootloader) {
                     (None, _) => true,
                     (Some(min), Some(have)) => have >= min,
