@@ -31,6 +31,7 @@ pub mod hash;
 pub mod keys;
 pub mod protocol;
 pub mod release;
+pub mod report;
 pub mod revocation;
 pub mod rollout;
 pub mod root;
