@@ -1,11 +1,144 @@
-//! firmware-agent: the Updraft device client (verified A/B install, rollback,
-//! resumable downloads). Not built yet: this crate holds its place in the
-//! workspace layout (DESIGN §1). Until it lands, `updraft device enroll | check
-//! | download` act as a device for tests and demos.
+//! `firmware-agent`: the Updraft device client. See the crate docs of
+//! `firmware_agent` and `firmware-agent.example.toml`.
+//!
+//! Exit codes: 0 done, 1 refused (verification, device rule, health),
+//! 2 configuration or setup (bad config, missing trust anchor, not
+//! enrolled), 3 local I/O, 5 the edge refused, 6 the edge is unreachable.
 
+use clap::{Parser, Subcommand};
+use firmware_agent::agent::Agent;
+use firmware_agent::boot::BootOutcome;
+use firmware_agent::config::Config;
+use firmware_agent::error::AgentError;
+use firmware_agent::health::CommandHealth;
+use firmware_agent::runner::{self, MAX_SELF_RESTARTS};
+use firmware_agent::Next;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "firmware-agent", version, about = "The Updraft device agent: verified A/B updates with automatic rollback")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Power-on handling, then poll the edge and apply updates (until stopped).
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Stop after one check (and the reboots it leads to).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Enroll with the token in `enroll_token_file` (run does this too).
+    Enroll {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the boot env, the update in progress and queued reports.
+    Status {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Parse and validate a config file.
+    CheckConfig {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    eprintln!("firmware-agent {}: not implemented yet; use `updraft device` to act as a device", env!("CARGO_PKG_VERSION"));
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firmware-agent: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn log(msg: &str) {
+    eprintln!("firmware-agent: {msg}");
+}
+
+fn open(config: &PathBuf) -> Result<Agent, AgentError> {
+    let config = Config::load(config)?;
+    let health = CommandHealth { command: config.health.command.clone(), deadline: Duration::from_secs(config.health.deadline_s) };
+    Agent::open(config, Box::new(health))
+}
+
+fn run(command: Command) -> Result<(), AgentError> {
+    match command {
+        Command::CheckConfig { config } => {
+            Config::load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Status { config } => {
+            let agent = open(&config)?;
+            println!("{}", serde_json::to_string_pretty(&agent.status()).unwrap_or_default());
+            Ok(())
+        }
+        Command::Enroll { config } => {
+            let mut agent = open(&config)?;
+            agent.ensure_enrolled()?;
+            println!("enrolled as {}", agent.device_id().map(ToString::to_string).unwrap_or_default());
+            Ok(())
+        }
+        Command::Run { config, once } => {
+            let mut agent = open(&config)?;
+            let outcome = agent.boot()?;
+            match &outcome {
+                BootOutcome::Normal => log(&format!("booted slot {}", agent.booted())),
+                BootOutcome::Committed => log(&format!("trial image committed; slot {} is good", agent.boot_env().good)),
+                BootOutcome::RolledBack { code, .. } => log(&format!("trial image abandoned ({code})")),
+            }
+            if outcome.next() == Some(Next::Reboot) {
+                return reboot(&agent);
+            }
+            agent.ensure_enrolled()?;
+            match runner::run_cycles(&mut agent, once, &mut log)? {
+                Next::Reboot => {
+                    let _ = agent.flush_reports();
+                    reboot(&agent)
+                }
+                Next::Poll(_) => {
+                    let _ = agent.flush_reports();
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Reboots: the configured command, or (files backend, simulation) a
+/// restart of this very process, which is a power-on for the agent.
+fn reboot(agent: &Agent) -> Result<(), AgentError> {
+    if let Some(command) = &agent.config_reboot_command() {
+        log(&format!("rebooting: {command}"));
+        let status = std::process::Command::new("/bin/sh").arg("-c").arg(command).status();
+        return match status {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(AgentError::Installer { command: command.clone(), detail: format!("reboot command exited with {s}") }),
+            Err(e) => Err(AgentError::Installer { command: command.clone(), detail: e.to_string() }),
+        };
+    }
+    let restarts: u32 = std::env::var("UPDRAFT_AGENT_RESTARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if restarts >= MAX_SELF_RESTARTS {
+        return Err(AgentError::Installer {
+            command: "self-restart".into(),
+            detail: format!("gave up after {restarts} restarts in a row"),
+        });
+    }
+    log("rebooting (restarting the agent)");
+    let exe = std::env::current_exe().map_err(|e| AgentError::io("cannot find own executable", "/proc/self/exe", e))?;
+    use std::os::unix::process::CommandExt;
+    let err =
+        std::process::Command::new(&exe).args(std::env::args_os().skip(1)).env("UPDRAFT_AGENT_RESTARTS", (restarts + 1).to_string()).exec();
+    Err(AgentError::io("cannot restart", exe, err))
 }

@@ -1,0 +1,134 @@
+//! The agent's journal: the update in progress and the reports not yet
+//! delivered, in one file replaced atomically.
+//!
+//! Keeping both in one file is what makes reports exactly-once: a phase
+//! change and the report announcing it are one write, so after a power cut
+//! either both happened or neither did. Reports get their sequence number
+//! when queued; the edge stores `(device, seq)` once, so a batch resent
+//! because its answer was lost is not counted twice.
+
+use crate::bootenv::Slot;
+use crate::durable;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use updraft_core::dsse::Envelope;
+use updraft_core::report::{Event, Report};
+use updraft_core::{SecurityVersion, Sha256, UnixTime, Version};
+
+/// Reports kept while offline; past this the oldest health samples go first,
+/// then the oldest reports (a device offline for months keeps its latest story).
+pub const MAX_QUEUED_REPORTS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    /// Seq of the next report.
+    pub next_seq: u64,
+    pub pending: Vec<Report>,
+    pub job: Option<Job>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal { next_seq: 1, pending: Vec::new(), job: None }
+    }
+}
+
+/// Where an update stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Phase {
+    /// Bytes `[0, durable_bytes)` are in the slot and fsynced.
+    Downloading { durable_bytes: u64 },
+    /// Every byte is in the slot and matched while streaming; next: re-verify and switch.
+    Downloaded,
+    /// The boot env arms the slot for a trial boot; next: reboot into it.
+    Rebooting,
+    /// The trial passed its health check; next: commit in the boot env.
+    Committing,
+    /// The trial failed; next: abandon it in the boot env.
+    RollingBack { code: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// The release envelope, re-verified at every step.
+    pub release: Envelope,
+    pub sha256: Sha256,
+    pub length: u64,
+    pub version: Version,
+    pub security_version: SecurityVersion,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    /// Where the bytes come from; `None` for an offline bundle.
+    #[serde(default)]
+    pub download_url: Option<String>,
+    #[serde(default)]
+    pub deadline: Option<UnixTime>,
+    pub slot: Slot,
+    pub phase: Phase,
+}
+
+/// The journal and where it lives.
+pub struct JournalFile {
+    path: PathBuf,
+    pub state: Journal,
+}
+
+/// What the device runs, for the `running` fields of reports.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub version: Version,
+    pub security_version: SecurityVersion,
+}
+
+impl JournalFile {
+    pub fn open(path: &Path) -> Result<JournalFile, durable::StateFileError> {
+        let state = durable::read_json(path)?.unwrap_or_default();
+        Ok(JournalFile { path: path.to_owned(), state })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn store(&self) -> std::io::Result<()> {
+        durable::write_json(&self.path, &self.state)
+    }
+
+    /// Queues a report (not yet stored: the caller stores it together with
+    /// the phase change it announces).
+    pub fn queue(
+        &mut self,
+        at: UnixTime,
+        event: Event,
+        sha256: Option<Sha256>,
+        running: &Running,
+        campaign_id: Option<String>,
+        detail: Option<String>,
+    ) {
+        let detail = detail.map(|d| d.chars().take(updraft_core::report::MAX_DETAIL_CHARS).collect());
+        let report = Report {
+            seq: self.state.next_seq,
+            at,
+            event,
+            sha256,
+            running: running.version.clone(),
+            running_security_version: running.security_version,
+            campaign_id,
+            detail,
+        };
+        self.state.next_seq += 1;
+        self.state.pending.push(report);
+        if self.state.pending.len() > MAX_QUEUED_REPORTS {
+            let victim = self.state.pending.iter().position(|r| matches!(r.event, Event::Health { .. })).unwrap_or(0);
+            self.state.pending.remove(victim);
+        }
+    }
+
+    /// Drops delivered reports (seq ≤ `through`).
+    pub fn acknowledge(&mut self, through: u64) {
+        self.state.pending.retain(|r| r.seq > through);
+    }
+}
