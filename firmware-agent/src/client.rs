@@ -15,6 +15,8 @@ const PROBLEM_PREFIX: &str = "urn:updraft:problem:";
 pub struct EdgeClient {
     base: String,
     agent: Agent,
+    /// Simulation only: the chance that a request fails as if the network dropped it.
+    fault_rate: f64,
 }
 
 #[derive(Deserialize)]
@@ -37,7 +39,23 @@ impl EdgeClient {
             .user_agent(concat!("updraft-firmware-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        EdgeClient { base: base.trim_end_matches('/').to_owned(), agent }
+        EdgeClient { base: base.trim_end_matches('/').to_owned(), agent, fault_rate: 0.0 }
+    }
+
+    /// Makes a share of requests fail before they leave (the simulator's flaky network).
+    pub fn set_fault_rate(&mut self, p: f64) {
+        self.fault_rate = p.clamp(0.0, 1.0);
+    }
+
+    fn injected_fault(&self, what: &str) -> Result<(), AgentError> {
+        if self.fault_rate > 0.0 {
+            let mut b = [0u8; 4];
+            let _ = getrandom::fill(&mut b);
+            if f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) < self.fault_rate {
+                return Err(network(what, "simulated network drop"));
+            }
+        }
+        Ok(())
     }
 
     /// An absolute URL for a path (`/v1/check`); absolute URLs pass through.
@@ -51,6 +69,7 @@ impl EdgeClient {
 
     /// POSTs exactly `body` (the bytes that were signed) and returns the 2xx answer.
     pub fn post(&self, path: &str, body: Vec<u8>, authorization: Option<&str>) -> Result<Response<Body>, AgentError> {
+        self.injected_fault(&format!("POST {path}"))?;
         let mut builder = Request::post(self.url(path)).header("content-type", "application/json");
         if let Some(auth) = authorization {
             builder = builder.header("authorization", auth);
@@ -64,6 +83,7 @@ impl EdgeClient {
     /// 416 become errors (the caller handles 206/416).
     pub fn get(&self, path_or_url: &str, range_from: Option<u64>) -> Result<Response<Body>, AgentError> {
         let what = format!("GET {}", path_or_url.split('?').next().unwrap_or_default());
+        self.injected_fault(&what)?;
         let mut builder = Request::get(self.url(path_or_url));
         if let Some(from) = range_from {
             builder = builder.header("range", format!("bytes={from}-"));

@@ -21,6 +21,7 @@
 
 pub mod agent;
 pub mod boot;
+pub mod bundle;
 pub mod bootenv;
 pub mod client;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod health;
 pub mod identity;
 pub mod journal;
 pub mod runner;
+pub mod sim;
 pub mod slots;
 pub mod trust;
 pub mod update;

@@ -44,6 +44,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Apply an offline bundle (`updraft bundle`) under the same rules as an online update.
+    InstallBundle {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The bundle file.
+        bundle: PathBuf,
+    },
+    /// Run a simulated fleet of devices against an edge.
+    Simulate(Box<firmware_agent::sim::SimArgs>),
     /// Parse and validate a config file.
     CheckConfig {
         #[arg(long, value_name = "FILE")]
@@ -78,6 +87,18 @@ fn run(command: Command) -> Result<(), AgentError> {
             Config::load(&config)?;
             println!("{}: ok", config.display());
             Ok(())
+        }
+        Command::Simulate(args) => firmware_agent::sim::run(*args),
+        Command::InstallBundle { config, bundle } => {
+            let mut agent = open(&config)?;
+            let outcome = agent.boot()?;
+            if outcome.next() == Some(Next::Reboot) {
+                return reboot(&agent);
+            }
+            match agent.install_bundle(&bundle)? {
+                Next::Reboot => reboot(&agent),
+                Next::Poll(_) => Ok(()),
+            }
         }
         Command::Status { config } => {
             let agent = open(&config)?;
