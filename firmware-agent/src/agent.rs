@@ -64,7 +64,11 @@ pub struct Agent {
     pub(crate) booted: Slot,
     /// Overrides the battery files (simulation).
     pub power: Option<PowerFacts>,
+    /// Where progress lines go (`run` prints them to stderr; the simulator keeps quiet).
+    pub log: fn(&str),
 }
+
+fn quiet(_: &str) {}
 
 /// The current Unix time. Devices without a real-time clock must set one
 /// (NTP) before updating: certificates, directives and lists expire.
@@ -94,7 +98,7 @@ impl Agent {
         let identity = Identity::load(&state.join("identity"), &trust, &config.hardware_id, now)?;
         let client = EdgeClient::new(&config.server, config.connect_timeout(), config.read_timeout());
         let booted = env.good;
-        Ok(Agent { config, slots, trust, env, journal, client, identity, health, booted, power: None })
+        Ok(Agent { config, slots, trust, env, journal, client, identity, health, booted, power: None, log: quiet })
     }
 
     pub fn state_dir(&self) -> &Path {

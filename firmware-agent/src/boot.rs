@@ -170,6 +170,9 @@ impl Agent {
     }
 
     fn close_job_as_rolled_back(&mut self, code: &str, detail: Option<String>) -> Result<(), AgentError> {
+        if let Some(sha) = self.journal.state.job.as_ref().map(|j| j.sha256) {
+            self.journal.remember_failed(sha);
+        }
         self.close_job(Event::RolledBack { code: code.to_owned() }, detail)
     }
 

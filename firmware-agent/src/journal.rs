@@ -26,11 +26,18 @@ pub struct Journal {
     pub next_seq: u64,
     pub pending: Vec<Report>,
     pub job: Option<Job>,
+    /// Images that failed a trial boot on this device, newest last: offered
+    /// again, they are refused, so a bad release cannot boot-loop a device.
+    #[serde(default)]
+    pub failed_images: Vec<Sha256>,
 }
+
+/// How many failed images a device remembers.
+pub const MAX_FAILED_IMAGES: usize = 16;
 
 impl Default for Journal {
     fn default() -> Self {
-        Journal { next_seq: 1, pending: Vec::new(), job: None }
+        Journal { next_seq: 1, pending: Vec::new(), job: None, failed_images: Vec::new() }
     }
 }
 
@@ -124,6 +131,16 @@ impl JournalFile {
         if self.state.pending.len() > MAX_QUEUED_REPORTS {
             let victim = self.state.pending.iter().position(|r| matches!(r.event, Event::Health { .. })).unwrap_or(0);
             self.state.pending.remove(victim);
+        }
+    }
+
+    /// Remembers an image that failed its trial boot.
+    pub fn remember_failed(&mut self, sha: Sha256) {
+        if !self.state.failed_images.contains(&sha) {
+            self.state.failed_images.push(sha);
+            if self.state.failed_images.len() > MAX_FAILED_IMAGES {
+                self.state.failed_images.remove(0);
+            }
         }
     }
 

@@ -78,7 +78,9 @@ fn log(msg: &str) {
 fn open(config: &PathBuf) -> Result<Agent, AgentError> {
     let config = Config::load(config)?;
     let health = CommandHealth { command: config.health.command.clone(), deadline: Duration::from_secs(config.health.deadline_s) };
-    Agent::open(config, Box::new(health))
+    let mut agent = Agent::open(config, Box::new(health))?;
+    agent.log = log;
+    Ok(agent)
 }
 
 fn run(command: Command) -> Result<(), AgentError> {

@@ -37,6 +37,20 @@ impl Agent {
             .map_err(|e| AgentError::verification("offered release", e))
     }
 
+    /// Refuses an image that already failed a trial boot here.
+    fn not_failed_before(&self, manifest: ReleaseManifest) -> Result<ReleaseManifest, AgentError> {
+        if self.journal.state.failed_images.contains(&manifest.artifact.sha256) {
+            return Err(AgentError::verification(
+                "offered release",
+                updraft_core::Error::Refused {
+                    rule: "previously-rolled-back",
+                    detail: format!("image {} failed its trial boot on this device before", manifest.artifact.sha256),
+                },
+            ));
+        }
+        Ok(manifest)
+    }
+
     /// Starts (or resumes) taking `release` into the inactive slot. Returns
     /// with the job `Downloaded`, or still `Downloading` after a transient
     /// error (which it returns), or with no job after a refusal (reported).
@@ -47,7 +61,7 @@ impl Agent {
         download_url: Option<String>,
         deadline: Option<UnixTime>,
     ) -> Result<(), AgentError> {
-        let manifest = match self.judge_release(release) {
+        let manifest = match self.judge_release(release).and_then(|m| self.not_failed_before(m)) {
             Ok(m) => m,
             Err(e) => {
                 // Refused before a byte is fetched; the edge learns why.
@@ -115,6 +129,11 @@ impl Agent {
                 start = 0; // the slot lost bytes the journal counted: start over
             }
         }
+        (self.log)(&if start > 0 {
+            format!("resuming {} at byte {start} of {}", job.version, job.length)
+        } else {
+            format!("downloading {} ({} bytes) into slot {}", job.version, job.length, job.slot)
+        });
         let mut result = match source {
             Source::Edge(url) => self.fetch_from_edge(&job, url, start, hasher),
             Source::Reader(reader) => self.stream(&job, reader, start, hasher, "bundle"),
@@ -262,6 +281,7 @@ impl Agent {
             Ok(manifest)
         });
         crash_point("verified-before-switch");
+        (self.log)(&format!("slot {} verified ({}); switching", job.slot, if checked.is_ok() { "ok" } else { "refused" }));
         if let Err(e) = checked {
             self.close_job(Event::Failed { code: e.code() }, Some(e.to_string()))?;
             return Err(e);
