@@ -315,3 +315,13 @@ dir = "/tmp/agent/slots"
         assert!(Config::parse(&hw).unwrap_err().contains("hardware_id"));
     }
 }
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn the_documented_example_is_valid() {
+        let config = super::Config::parse(include_str!("../firmware-agent.example.toml")).unwrap();
+        assert!(matches!(config.slots, super::SlotConfig::Block { .. }));
+        assert_eq!(config.device.tz.as_deref(), Some("America/Chicago"));
+    }
+}
