@@ -75,10 +75,7 @@ pub fn read_envelope(path: &Path) -> Result<Envelope, CliError> {
 /// so two concurrent writers cannot both "win".
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<(), CliError> {
     let write_err = |source| CliError::Write { path: path.to_owned(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let dir = parent_dir(path);
     let name = path.file_name().ok_or_else(|| write_err(io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
     if replace == Replace::Never && path.exists() {
         return Err(CliError::OutputExists { path: path.to_owned() });
@@ -101,10 +98,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> R
     }
 }
 
+/// The folder `path` is in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Moves `temp` to `path` only if `path` does not exist. A hard link does
 /// that atomically; on file systems without hard links (FAT, some network
 /// mounts) fall back to check-then-rename, which leaves a small race window.
-fn link_new(temp: &Path, path: &Path) -> io::Result<()> {
+pub fn link_new(temp: &Path, path: &Path) -> io::Result<()> {
     match fs::hard_link(temp, path) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
             if path.exists() {
@@ -139,7 +144,7 @@ fn write_temp(temp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// Makes the rename durable (best effort: not every platform can sync a folder).
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

@@ -6,6 +6,7 @@
 //! its outcome to output and an exit code (see `error.rs` for the table).
 
 mod artifact;
+mod bundle;
 mod clock;
 mod device;
 mod duration;
@@ -101,6 +102,9 @@ enum Command {
     /// Act as a device: enroll, sign requests, check for updates, download.
     #[command(subcommand, after_help = EXIT_CODES)]
     Device(device::DeviceCommand),
+    /// Offline update bundles (USB, serial): create one, or inspect and verify one.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Bundle(bundle::BundleCommand),
 }
 
 fn main() -> ExitCode {
@@ -130,6 +134,7 @@ fn run(command: Command, out: Output) -> Result<(), CliError> {
         Command::Tokens(c) => tokens::run_tokens(c, out),
         Command::EnrollTokens(c) => tokens::run_enroll_tokens(c, out),
         Command::Device(c) => device::run(c, out),
+        Command::Bundle(c) => bundle::run(c, out),
     }
 }
 

@@ -129,7 +129,7 @@ pub fn run(args: &VerifyArgs, out: Output) -> Result<(), CliError> {
 
 /// Verifies a document under its role and collects the signer report, which
 /// travels with the error too so a failure shows which signatures counted.
-fn verify_doc<T: SignedDocument>(
+pub(crate) fn verify_doc<T: SignedDocument>(
     trusted: &TrustedRoot,
     envelope: &Envelope,
     path: &Path,
