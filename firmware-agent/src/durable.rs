@@ -89,10 +89,26 @@ pub enum StateFileError {
     Corrupt { path: std::path::PathBuf, detail: String },
 }
 
-static CRASH_POINTS_PASSED: AtomicU64 = AtomicU64::new(0);
+/// Crash points passed by this process and, through `UPDRAFT_CRASH_PASSED`,
+/// by the processes it replaced with a self-restart: `UPDRAFT_CRASH_AT`
+/// counts across a simulated reboot.
+static CRASH_POINTS_PASSED: AtomicU64 = AtomicU64::new(u64::MAX);
+
+pub const CRASH_PASSED_ENV: &str = "UPDRAFT_CRASH_PASSED";
+
+/// How many crash points this boot chain has passed.
+pub fn crash_points_passed() -> u64 {
+    let n = CRASH_POINTS_PASSED.load(Ordering::SeqCst);
+    if n == u64::MAX {
+        let inherited = std::env::var(CRASH_PASSED_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let _ = CRASH_POINTS_PASSED.compare_exchange(u64::MAX, inherited, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    CRASH_POINTS_PASSED.load(Ordering::SeqCst)
+}
 
 /// Marks a point where power may fail; see the module docs.
 pub fn crash_point(name: &str) {
+    crash_points_passed();
     let n = CRASH_POINTS_PASSED.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(trace) = std::env::var_os("UPDRAFT_CRASH_TRACE") {
         if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(trace) {

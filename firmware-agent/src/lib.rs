@@ -21,8 +21,8 @@
 
 pub mod agent;
 pub mod boot;
-pub mod bundle;
 pub mod bootenv;
+pub mod bundle;
 pub mod client;
 pub mod config;
 pub mod durable;

@@ -161,7 +161,10 @@ fn reboot(agent: &Agent) -> Result<(), AgentError> {
     log("rebooting (restarting the agent)");
     let exe = std::env::current_exe().map_err(|e| AgentError::io("cannot find own executable", "/proc/self/exe", e))?;
     use std::os::unix::process::CommandExt;
-    let err =
-        std::process::Command::new(&exe).args(std::env::args_os().skip(1)).env("UPDRAFT_AGENT_RESTARTS", (restarts + 1).to_string()).exec();
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env("UPDRAFT_AGENT_RESTARTS", (restarts + 1).to_string())
+        .env(firmware_agent::durable::CRASH_PASSED_ENV, firmware_agent::durable::crash_points_passed().to_string())
+        .exec();
     Err(AgentError::io("cannot restart", exe, err))
 }

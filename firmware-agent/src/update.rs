@@ -24,8 +24,8 @@ const CHUNK_BYTES: usize = 64 * 1024;
 pub(crate) enum Source<'a> {
     /// The edge, at this (token-bearing) URL.
     Edge(&'a str),
-    /// An offline bundle, positioned at the artifact.
-    Reader(&'a mut dyn Read),
+    /// An offline bundle file whose artifact starts at `offset`.
+    Bundle { file: &'a mut File, offset: u64 },
 }
 
 impl Agent {
@@ -136,7 +136,13 @@ impl Agent {
         });
         let mut result = match source {
             Source::Edge(url) => self.fetch_from_edge(&job, url, start, hasher),
-            Source::Reader(reader) => self.stream(&job, reader, start, hasher, "bundle"),
+            Source::Bundle { file, offset } => {
+                use std::io::{Seek, SeekFrom};
+                let bundle_err = |e| AgentError::io("cannot read bundle", "bundle", e);
+                file.seek(SeekFrom::Start(offset + start)).map_err(bundle_err)?;
+                let mut rest = Read::take(&mut *file, job.length - start);
+                self.stream(&job, &mut rest, start, hasher, "bundle")
+            }
         };
         if let Err(e) = &result {
             if !e.is_transient() {

@@ -76,9 +76,9 @@ pub fn toml_string(s: &str) -> String {
 }
 
 fn path_string(path: &Path) -> Result<String, AgentError> {
-    path.to_str().map(toml_string).ok_or_else(|| {
-        AgentError::Config(ConfigError::Invalid { path: path.to_owned(), detail: "the simulator needs UTF-8 paths".into() })
-    })
+    path.to_str()
+        .map(toml_string)
+        .ok_or_else(|| AgentError::Config(ConfigError::Invalid { path: path.to_owned(), detail: "the simulator needs UTF-8 paths".into() }))
 }
 
 /// The config of device `dir`, as TOML, so that [`Config::parse`] validates

@@ -51,8 +51,7 @@ fn threshold(rate: f64) -> u64 {
 /// `=`, clamped to `[0, 1]`. A marker with no number is ignored.
 pub fn marker_rate(head: &[u8]) -> Option<f64> {
     let at = head.windows(MARKER.len()).position(|w| w == MARKER)? + MARKER.len();
-    let digits: String =
-        head[at..].iter().take(32).take_while(|b| b.is_ascii_digit() || **b == b'.').map(|b| char::from(*b)).collect();
+    let digits: String = head[at..].iter().take(32).take_while(|b| b.is_ascii_digit() || **b == b'.').map(|b| char::from(*b)).collect();
     digits.parse::<f64>().ok().filter(|r| r.is_finite()).map(|r| r.clamp(0.0, 1.0))
 }
 
@@ -195,8 +194,7 @@ mod tests {
         env.store(&state.join("boot.env")).unwrap();
         let log = SharedHealthLog::default();
         log.lock().unwrap().device_id = Some("dev-1".into());
-        let mut health =
-            SimHealth { log: log.clone(), state_dir: state, slots_dir: slots, default_rate: 0.0, serial: "s".into() };
+        let mut health = SimHealth { log: log.clone(), state_dir: state, slots_dir: slots, default_rate: 0.0, serial: "s".into() };
         assert!(health.check(&image(&bad, "2.0.0", false)).is_err(), "the marker's 100 % applies");
         assert!(health.check(&image(&factory, "1.0.0", true)).is_ok(), "the default 0 % applies");
         let verdicts = &log.lock().unwrap().verdicts;

@@ -171,11 +171,11 @@ fn raise_open_files_limit() -> Option<u64> {
         if limit.rlim_cur < limit.rlim_max {
             let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return Some(raised.rlim_cur as u64);
+                return Some(raised.rlim_cur);
             }
         }
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 /// Runs `f` on every index `0..n` over `threads` threads.
@@ -208,7 +208,16 @@ pub enum StopReason {
     MaxSeconds,
 }
 
+/// `firmware-agent simulate`: runs the fleet and prints the summary.
 pub fn run(args: SimArgs) -> Result<(), AgentError> {
+    let summary = simulate(&args)?;
+    summary.print(args.json);
+    Ok(())
+}
+
+/// Runs the fleet until a stop condition holds; returns the summary
+/// (already written: `device-ids.txt`, `devices.json`).
+pub fn simulate(args: &SimArgs) -> Result<summary::Summary, AgentError> {
     let started = Instant::now();
     let devices = usize::try_from(args.devices).unwrap_or(usize::MAX);
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -220,11 +229,11 @@ pub fn run(args: SimArgs) -> Result<(), AgentError> {
     };
     std::fs::create_dir_all(&root).map_err(|e| AgentError::io("cannot create", &root, e))?;
     let root = root.canonicalize().map_err(|e| AgentError::io("cannot resolve", &root, e))?;
-    let trust_anchor = args.trust_anchor.canonicalize().map_err(|e| AgentError::TrustAnchor {
-        path: args.trust_anchor.clone(),
-        detail: format!("cannot read: {e}"),
-    })?;
-    let token = read_token(&args)?;
+    let trust_anchor = args
+        .trust_anchor
+        .canonicalize()
+        .map_err(|e| AgentError::TrustAnchor { path: args.trust_anchor.clone(), detail: format!("cannot read: {e}") })?;
+    let token = read_token(args)?;
     let settings = FleetSettings {
         server: args.server.clone(),
         trust_anchor,
@@ -272,15 +281,13 @@ pub fn run(args: SimArgs) -> Result<(), AgentError> {
         for _ in 0..threads {
             scope.spawn(|| schedule.work(&step));
         }
-        let reason = watch(&args, started, &stats);
+        let reason = watch(args, started, &stats);
         schedule.stop();
         reason
     });
     eprintln!("simulate: stopping ({}); delivering queued reports", summary::reason_text(reason));
     for_each_parallel(devices, threads, |i| lock(i).finish(&stats));
-    let summary = summary::Summary::build(&args, summary::RunFacts { seed, threads, root: &root, started, reason }, &stats, &fleet)?;
-    summary.print(args.json);
-    Ok(())
+    summary::Summary::build(args, summary::RunFacts { seed, threads, root: &root, started, reason }, &stats, &fleet)
 }
 
 /// The main thread while the fleet runs: a progress line every second
@@ -341,6 +348,87 @@ mod tests {
         assert!(parse_rate("1.5").is_err() && parse_rate("NaN").is_err() && parse_rate("-0.1").is_err());
         assert!(parse_scale("0").is_err() && parse_scale("inf").is_err());
         assert_eq!(parse_scale("0.01"), Ok(0.01));
+    }
+
+    /// A root whose three roles each have one key, valid for a year.
+    fn write_root(path: &Path) {
+        use updraft_core::root::{role_from_keys, Roles, Root, SignedDocument};
+        let keys: Vec<updraft_core::SigningKey> = (1..=3u8).map(|i| updraft_core::SigningKey::from_seed([i; 32])).collect();
+        let (mut table, root) = role_from_keys(&[keys[0].public_key().clone()], 1);
+        let (release_table, release) = role_from_keys(&[keys[1].public_key().clone()], 1);
+        let (edge_table, edge) = role_from_keys(&[keys[2].public_key().clone()], 1);
+        table.extend(release_table);
+        table.extend(edge_table);
+        let doc = Root {
+            version: 1,
+            expires: crate::agent::now().plus_secs(365 * 86_400),
+            product: "*".into(),
+            keys: table,
+            roles: Roles { root, release, edge },
+        };
+        std::fs::write(path, doc.sign(&[&keys[0]]).to_json()).unwrap();
+    }
+
+    fn args(dir: &Path, anchor: &Path) -> SimArgs {
+        SimArgs {
+            devices: 5,
+            // Nothing listens on port 1: every request fails as the network would.
+            server: "http://127.0.0.1:1".into(),
+            trust_anchor: anchor.to_owned(),
+            enroll_token: Some("token-1".into()),
+            enroll_token_file: None,
+            hardware_id: "thermo-v2".into(),
+            factory_version: "1.0.0".into(),
+            factory_security_version: 1,
+            dir: Some(dir.to_owned()),
+            threads: Some(2),
+            duration_s: Some(2),
+            until_version: None,
+            max_seconds: 30,
+            poll_s: 1,
+            time_scale: 1.0,
+            bad_boot_rate: 0.0,
+            battery: false,
+            no_battery: false,
+            flaky_network: 0.0,
+            seed: Some(9),
+            json: true,
+        }
+    }
+
+    #[test]
+    fn a_fleet_without_an_edge_retries_and_still_accounts_for_every_device() {
+        let tmp = tempfile::tempdir().unwrap();
+        let anchor = tmp.path().join("root.json");
+        write_root(&anchor);
+        let fleet = tmp.path().join("fleet");
+        let summary = simulate(&args(&fleet, &anchor)).unwrap();
+        assert_eq!(summary.stopped_because, StopReason::Duration);
+        assert_eq!((summary.devices, summary.enrolled, summary.enrollment.not_enrolled), (5, 0, 5));
+        assert!(summary.errors_by_code.get("network").copied().unwrap_or(0) >= 5, "{:?}", summary.errors_by_code);
+        assert_eq!(summary.versions.get("1.0.0"), Some(&5), "powered on with the factory image");
+        assert_eq!(std::fs::read_to_string(&summary.device_ids_file).unwrap(), "");
+        let records: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&summary.devices_file).unwrap()).unwrap();
+        assert_eq!(records.len(), 5);
+        let dev = device_dir(&summary.dir, 3);
+        assert_eq!(std::fs::read(dev.join("slots/slot-a.img")).unwrap(), factory_image("1.0.0"));
+        assert_eq!(std::fs::read_to_string(dev.join("enroll-token")).unwrap(), "token-1");
+        assert!(dev.join("state/boot.env").exists());
+        let config = crate::Config::load(&dev.join("agent.toml")).unwrap();
+        assert_eq!(config.device.tz.as_deref(), records[3]["tz"].as_str());
+
+        // A second run in the same directory keeps each device's state.
+        let env = std::fs::read(dev.join("state/boot.env")).unwrap();
+        let again = simulate(&SimArgs { duration_s: Some(1), ..args(&fleet, &anchor) }).unwrap();
+        assert_eq!(again.devices, 5);
+        assert_eq!(std::fs::read(dev.join("state/boot.env")).unwrap(), env);
+    }
+
+    #[test]
+    fn a_missing_trust_anchor_fails_the_run_up_front() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = simulate(&args(&tmp.path().join("fleet"), &tmp.path().join("nope.json"))).unwrap_err();
+        assert!(matches!(err, AgentError::TrustAnchor { .. }), "{err}");
     }
 
     #[test]

@@ -184,7 +184,17 @@ mod tests {
         let s = Stats::new(2);
         s.event(0, &Event::RolledBack { code: "health-check-failed".into() });
         s.event(1, &Event::Succeeded);
-        s.error(1, &AgentError::Server { request: "x".into(), status: 429, slug: "rate-limited".into(), detail: String::new(), retry_after_s: Some(3) }, true);
+        s.error(
+            1,
+            &AgentError::Server {
+                request: "x".into(),
+                status: 429,
+                slug: "rate-limited".into(),
+                detail: String::new(),
+                retry_after_s: Some(3),
+            },
+            true,
+        );
         let c = s.counters();
         assert_eq!(c.rolled_back.get("health-check-failed"), Some(&1));
         assert_eq!(c.events.get("succeeded"), Some(&1));
