@@ -213,7 +213,7 @@ impl Agent {
         // A download that completed before a power cut needs no network to finish.
         if let Some(job) = &self.journal.state.job {
             match job.phase {
-                crate::journal::Phase::Downloaded => return self.install(),
+                crate::journal::Phase::Downloaded | crate::journal::Phase::Installing => return self.install(),
                 crate::journal::Phase::Rebooting => return Ok(Next::Reboot),
                 _ => {}
             }

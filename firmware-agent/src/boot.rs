@@ -90,7 +90,10 @@ impl Agent {
     fn adopt_armed_job(&mut self, slot: Slot) -> Result<(), AgentError> {
         let image_sha = self.env.image(slot).map(|i| i.sha256);
         let Some(job) = self.journal.state.job.as_mut() else { return Ok(()) };
-        if job.slot == slot && Some(job.sha256) == image_sha && matches!(job.phase, Phase::Downloaded | Phase::Downloading { .. }) {
+        if job.slot == slot
+            && Some(job.sha256) == image_sha
+            && matches!(job.phase, Phase::Downloaded | Phase::Installing | Phase::Downloading { .. })
+        {
             job.phase = Phase::Rebooting;
             let sha = job.sha256;
             self.report(Event::Rebooting, Some(sha), None)?;

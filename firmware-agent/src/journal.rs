@@ -49,6 +49,9 @@ pub enum Phase {
     Downloading { durable_bytes: u64 },
     /// Every byte is in the slot and matched while streaming; next: re-verify and switch.
     Downloaded,
+    /// Re-verified, being handed to the installer and armed; redone (without
+    /// a second report) if power fails before the switch.
+    Installing,
     /// The boot env arms the slot for a trial boot; next: reboot into it.
     Rebooting,
     /// The trial passed its health check; next: commit in the boot env.

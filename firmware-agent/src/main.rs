@@ -53,6 +53,15 @@ enum Command {
     },
     /// Run a simulated fleet of devices against an edge.
     Simulate(Box<firmware_agent::sim::SimArgs>),
+    /// SHA-256 of a file or block device, read the way slots are verified
+    /// before a switch (field diagnostics; `bench/agent-footprint.py` times it).
+    Hash {
+        /// The file or device.
+        file: PathBuf,
+        /// Hash only the first N bytes (an image inside a larger partition).
+        #[arg(long, value_name = "N")]
+        length: Option<u64>,
+    },
     /// Parse and validate a config file.
     CheckConfig {
         #[arg(long, value_name = "FILE")]
@@ -88,6 +97,14 @@ fn run(command: Command) -> Result<(), AgentError> {
         Command::CheckConfig { config } => {
             Config::load(&config)?;
             println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Hash { file, length } => {
+            let started = std::time::Instant::now();
+            let (sha, n) = firmware_agent::slots::hash_file(&file, length.unwrap_or(u64::MAX))?;
+            let secs = started.elapsed().as_secs_f64();
+            println!("{sha}  {}", file.display());
+            eprintln!("{n} bytes in {secs:.3} s ({:.0} MiB/s)", n as f64 / 1_048_576.0 / secs.max(1e-9));
             Ok(())
         }
         Command::Simulate(args) => firmware_agent::sim::run(*args),

@@ -68,11 +68,7 @@ impl Slots {
     /// SHA-256 and length of the first `length` bytes of a slot (fewer if
     /// the slot is shorter: the caller compares the length).
     pub fn hash_prefix(&self, slot: Slot, length: u64) -> Result<(Sha256, u64), AgentError> {
-        let path = self.path(slot);
-        let file = File::open(&path).map_err(|e| AgentError::io("cannot read slot", &path, e))?;
-        let mut hasher = Sha256Hasher::new();
-        hash_reader(file.take(length), &mut hasher).map_err(|e| AgentError::io("cannot read slot", &path, e))?;
-        Ok(hasher.finish())
+        hash_file(&self.path(slot), length)
     }
 
     /// Feeds the first `length` bytes of a slot into `hasher` (resuming a download).
@@ -98,6 +94,14 @@ impl Slots {
         }
         Ok(())
     }
+}
+
+/// SHA-256 and length of the first `length` bytes of any file.
+pub fn hash_file(path: &std::path::Path, length: u64) -> Result<(Sha256, u64), AgentError> {
+    let file = File::open(path).map_err(|e| AgentError::io("cannot read", path, e))?;
+    let mut hasher = Sha256Hasher::new();
+    hash_reader(file.take(length), &mut hasher).map_err(|e| AgentError::io("cannot read", path, e))?;
+    Ok(hasher.finish())
 }
 
 /// Streams a reader through the hasher with large reads.

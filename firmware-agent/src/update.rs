@@ -292,7 +292,12 @@ impl Agent {
             self.close_job(Event::Failed { code: e.code() }, Some(e.to_string()))?;
             return Err(e);
         }
-        self.report(Event::Installing, Some(sha), None)?;
+        if job.phase != Phase::Installing {
+            if let Some(j) = self.journal.state.job.as_mut() {
+                j.phase = Phase::Installing;
+            }
+            self.report(Event::Installing, Some(sha), None)?;
+        }
         if let Err(e) = self.slots.activate(job.slot) {
             self.close_job(Event::Failed { code: e.code() }, Some(e.to_string()))?;
             return Err(e);

@@ -42,10 +42,11 @@ export function edgeSecrets(edgeKeyPath) {
 /**
  * Starts the edge with the bindings of wrangler.toml (D1, R2, rate limits,
  * vars), fresh in-memory state, on 127.0.0.1 and a free port.
- * Options: bindings (extra vars/secrets, e.g. from edgeSecrets()).
+ * Options: bindings (extra vars/secrets, e.g. from edgeSecrets()), unlimited
+ * (rate limits raised out of the way).
  * Returns { url, mf, db, fetch(path, init), stop() }.
  */
-export async function startEdge({ bindings = {} } = {}) {
+export async function startEdge({ bindings = {}, unlimited = false } = {}) {
   if (!existsSync(BUILD)) throw new Error(`${BUILD} is missing: run 'make build' first`);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(REPO, 'wrangler.toml'));
   const suite = `${process.pid}-${Date.now()}`;
@@ -57,7 +58,11 @@ export async function startEdge({ bindings = {} } = {}) {
     compatibilityFlags: workerOptions.compatibilityFlags,
     d1Databases: { DB: `updraft-test-${suite}` },
     r2Buckets: { ARTIFACTS: `updraft-artifacts-${suite}` },
-    ratelimits: workerOptions.ratelimits,
+    // `unlimited`: suites that run hundreds of devices from one IP raise every
+    // limit (the limits themselves are tested in request-hygiene).
+    ratelimits: unlimited
+      ? Object.fromEntries(Object.keys(workerOptions.ratelimits ?? {}).map((k) => [k, { simple: { limit: 1_000_000, period: 60 } }]))
+      : workerOptions.ratelimits,
     bindings: { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings },
     host: '127.0.0.1',
     port: 0,

@@ -17,6 +17,8 @@
 //! the devices queued, per version and per code.
 
 pub mod device;
+#[cfg(test)]
+mod fake_edge;
 pub mod health;
 pub mod schedule;
 pub mod stats;
@@ -94,7 +96,7 @@ pub struct SimArgs {
     #[arg(long, overrides_with = "no_battery")]
     pub battery: bool,
     /// Report no battery facts.
-    #[arg(long)]
+    #[arg(long, overrides_with = "battery")]
     pub no_battery: bool,
     /// Chance that a request fails as if the network dropped it.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
@@ -350,26 +352,7 @@ mod tests {
         assert_eq!(parse_scale("0.01"), Ok(0.01));
     }
 
-    /// A root whose three roles each have one key, valid for a year.
-    fn write_root(path: &Path) {
-        use updraft_core::root::{role_from_keys, Roles, Root, SignedDocument};
-        let keys: Vec<updraft_core::SigningKey> = (1..=3u8).map(|i| updraft_core::SigningKey::from_seed([i; 32])).collect();
-        let (mut table, root) = role_from_keys(&[keys[0].public_key().clone()], 1);
-        let (release_table, release) = role_from_keys(&[keys[1].public_key().clone()], 1);
-        let (edge_table, edge) = role_from_keys(&[keys[2].public_key().clone()], 1);
-        table.extend(release_table);
-        table.extend(edge_table);
-        let doc = Root {
-            version: 1,
-            expires: crate::agent::now().plus_secs(365 * 86_400),
-            product: "*".into(),
-            keys: table,
-            roles: Roles { root, release, edge },
-        };
-        std::fs::write(path, doc.sign(&[&keys[0]]).to_json()).unwrap();
-    }
-
-    fn args(dir: &Path, anchor: &Path) -> SimArgs {
+    pub(super) fn args(dir: &Path, anchor: &Path) -> SimArgs {
         SimArgs {
             devices: 5,
             // Nothing listens on port 1: every request fails as the network would.
@@ -400,7 +383,7 @@ mod tests {
     fn a_fleet_without_an_edge_retries_and_still_accounts_for_every_device() {
         let tmp = tempfile::tempdir().unwrap();
         let anchor = tmp.path().join("root.json");
-        write_root(&anchor);
+        super::fake_edge::write_root(&anchor);
         let fleet = tmp.path().join("fleet");
         let summary = simulate(&args(&fleet, &anchor)).unwrap();
         assert_eq!(summary.stopped_because, StopReason::Duration);

@@ -1,0 +1,160 @@
+// End to end: the real firmware-agent binary against the built worker in
+// Miniflare (local D1, R2, cache). Enroll → check → download → install →
+// trial boot → commit → reports; a dropped download resumes with Range; a
+// corrupted artifact is refused; a failing health check rolls back.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { readyEdge, makeRelease } from './helpers/setup.mjs';
+import { tempDir } from './helpers/cli.mjs';
+import { makeDevice, startProxy, sha256File, FACTORY_SHA } from './helpers/agent.mjs';
+
+let s;
+let release;
+let token;
+
+before(async () => {
+  s = await readyEdge();
+  const t = await s.api('POST', '/api/enroll-tokens', { token: s.tokens.operator, body: { name: 'e2e fleet', max_uses: 100 } });
+  assert.equal(t.status, 201, await t.clone().text());
+  token = (await t.json()).token;
+  release = makeRelease(s.dir, { version: '1.1.0', securityVersion: 2, size: 600_000 });
+  assert.equal((await s.api('PUT', `/api/artifacts/${release.sha256}`, { token: s.tokens.uploader, body: release.bytes })).status, 201);
+  const rel = await (await s.api('POST', '/api/releases', { token: s.tokens.uploader, body: release.envelope })).json();
+  assert.equal((await s.api('POST', `/api/releases/${rel.id}/approve`, { token: s.tokens.approver })).status, 200);
+});
+
+after(() => s?.stop());
+
+function device(name, opts = {}) {
+  return makeDevice(join(tempDir(`agent-${name}-`)), { server: s.edge.url, anchor: s.rootPath, token, ...opts });
+}
+
+async function reportsOf(deviceId) {
+  const res = await s.api('GET', `/api/devices/${deviceId}/reports?limit=500`, { token: s.tokens.viewer });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()).reports;
+}
+
+const states = (reports) => reports.map((r) => (r.event.code ? `${r.event.state}:${r.event.code}` : r.event.state));
+
+test('enroll, check, download, install, trial boot, commit, report: one `run --once`', async () => {
+  const d = device('happy');
+  const r = await d.runAsync();
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /trial image committed/);
+
+  const st = await d.status();
+  assert.equal(st.good, 'b');
+  assert.equal(st.trial, null);
+  assert.equal(st.slots[1].version, '1.1.0');
+  assert.equal(st.slots[1].sha256, release.sha256);
+  assert.equal(st.slots[1].confirmed, true);
+  assert.equal(st.security_floor, 2, 'the floor rose to the committed release');
+  assert.equal(st.job, null);
+  assert.equal(st.pending_reports, 0, 'every report was delivered');
+  assert.equal(sha256File(d.slot('b')), release.sha256, 'the good slot holds exactly the signed bytes');
+  assert.equal(sha256File(d.slot('a')), FACTORY_SHA, 'the old slot is untouched');
+
+  const reports = await reportsOf(st.device_id);
+  assert.deepEqual(states(reports), ['downloading', 'downloaded', 'installing', 'rebooting', 'succeeded']);
+  assert.deepEqual(reports.map((x) => x.seq), [1, 2, 3, 4, 5]);
+  assert.equal(reports.at(-1).running, '1.1.0');
+  assert.ok(reports.every((x) => x.sha256 === release.sha256));
+
+  // Up to date now: the next run checks, gets "none", changes nothing.
+  const again = await d.runAsync();
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal((await d.status()).good, 'b');
+  assert.equal((await reportsOf(st.device_id)).length, 5, 'no duplicate reports');
+});
+
+test('resumes_download_after_connection_drop: the second GET asks for the rest with Range', async () => {
+  let artifactGets = 0;
+  const proxy = await startProxy(s.edge.url, (req) => {
+    if (req.url.startsWith('/v1/artifacts/') && artifactGets++ === 0) return { cutAfter: 250_000 };
+  });
+  try {
+    const d = device('resume', { server: proxy.url, checkpointBytes: 65536 });
+    const r = await d.runAsync();
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /resuming 1\.1\.0 at byte \d+/);
+    const gets = proxy.seen.filter((x) => x.url.startsWith('/v1/artifacts/'));
+    assert.equal(gets.length, 2, JSON.stringify(gets));
+    assert.equal(gets[0].range, undefined);
+    const from = Number(/^bytes=(\d+)-$/.exec(gets[1].range)?.[1]);
+    assert.ok(from > 0 && from <= 250_000, `resumed from ${gets[1].range}`);
+    const st = await d.status();
+    assert.equal(st.good, 'b');
+    assert.equal(sha256File(d.slot('b')), release.sha256);
+    const reports = await reportsOf(st.device_id);
+    assert.deepEqual(states(reports), ['downloading', 'downloaded', 'installing', 'rebooting', 'succeeded'], 'a resumed download is one download');
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('rejects_corrupted_artifact: a flipped byte in transit is caught, nothing is armed', async () => {
+  const proxy = await startProxy(s.edge.url, (req) => (req.url.startsWith('/v1/artifacts/') ? { flipAt: 123_456 } : undefined));
+  try {
+    const d = device('corrupt', { server: proxy.url });
+    const r = await d.runAsync();
+    assert.equal(r.status, 1, `refused, exit 1: ${r.stderr}`);
+    assert.match(r.stderr, /image-hash/);
+    const st = await d.status();
+    assert.equal(st.good, 'a');
+    assert.equal(st.trial, null);
+    assert.equal(st.slots[1], null, 'the bad bytes are not a bootable image');
+    assert.equal(st.security_floor, 1);
+    assert.equal(st.job, null);
+    const reports = await reportsOf(st.device_id);
+    assert.deepEqual(states(reports), ['downloading', 'failed:image-hash']);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('rolls_back_when_health_check_fails: back on the factory image, reported, not retried', async () => {
+  const d = device('unhealthy', { health: 'echo "sensor self-test failed" >&2; exit 1' });
+  const r = await d.runAsync();
+  assert.match(r.stderr, /trial image abandoned \(health-check-failed\)/);
+  const st = await d.status();
+  assert.equal(st.good, 'a');
+  assert.equal(st.booted, 'a');
+  assert.equal(st.trial, null);
+  assert.equal(st.security_floor, 1, 'the floor never rises for an image that failed');
+  assert.equal(sha256File(d.slot('a')), FACTORY_SHA);
+  const reports = await reportsOf(st.device_id);
+  assert.deepEqual(states(reports), [
+    'downloading', 'downloaded', 'installing', 'rebooting', 'rolled_back:health-check-failed',
+    // Offered again after the reboot: refused, so a bad release cannot boot-loop the device.
+    'failed:previously-rolled-back',
+  ]);
+  assert.equal(reports[4].running, '1.0.0');
+});
+
+test('an offline bundle installs with no network, and its reports reach the edge later', async () => {
+  const bundle = join(s.dir, 'fw-1.1.0.updraft');
+  const { updraft } = await import('./helpers/cli.mjs');
+  updraft(['bundle', 'create', '--release', release.manifestPath, '--firmware', release.firmware, '--root', s.rootPath, '--out', bundle, '--force']);
+  // The device's server is unreachable: nothing listens there.
+  const d = device('offline', { server: 'http://127.0.0.1:9' });
+  const r = await d.runAsync(['install-bundle', bundle]);
+  assert.equal(r.status, 0, r.stderr);
+  let st = await d.status();
+  assert.equal(st.good, 'b', 'committed after the trial boot');
+  assert.equal(st.slots[1].sha256, release.sha256);
+  assert.equal(st.pending_reports, 5, 'reports wait on disk while offline');
+  assert.equal(st.device_id, null);
+
+  // Back online: enroll, flush, exactly once.
+  const cfg = readFileSync(d.config, 'utf8').replace('server = "http://127.0.0.1:9"', `server = "${s.edge.url}"`);
+  (await import('node:fs')).writeFileSync(d.config, cfg);
+  const online = await d.runAsync();
+  assert.equal(online.status, 0, online.stderr);
+  st = await d.status();
+  assert.equal(st.pending_reports, 0);
+  const reports = await reportsOf(st.device_id);
+  assert.deepEqual(states(reports), ['downloading', 'downloaded', 'installing', 'rebooting', 'succeeded']);
+});
