@@ -158,3 +158,58 @@ test('an offline bundle installs with no network, and its reports reach the edge
   const reports = await reportsOf(st.device_id);
   assert.deepEqual(states(reports), ['downloading', 'downloaded', 'installing', 'rebooting', 'succeeded']);
 });
+
+test('block backend: the image is written in place into the partition, bytes past it untouched', async () => {
+  const { writeFileSync, readFileSync: read } = await import('node:fs');
+  const { createHash } = await import('node:crypto');
+  const dir = tempDir('agent-block-');
+  const partA = join(dir, 'mmcblk0p2');
+  const partB = join(dir, 'mmcblk0p3');
+  const partSize = 1024 * 1024;
+  const factory = Buffer.alloc(partSize, 0x11);
+  const factoryImage = factory.subarray(0, 4096);
+  writeFileSync(partA, factory);
+  writeFileSync(partB, Buffer.alloc(partSize, 0xee));
+  const d = makeDevice(dir, {
+    server: s.edge.url, anchor: s.rootPath, token,
+    slots: ['backend = "block"', `a = "${partA}"`, `b = "${partB}"`],
+    factory: `sha256 = "${createHash('sha256').update(factoryImage).digest('hex')}"\nlength = 4096`,
+  });
+  const r = await d.runAsync();
+  assert.equal(r.status, 0, r.stderr);
+  const st = await d.status();
+  assert.equal(st.good, 'b');
+  assert.equal(st.slots[1].sha256, release.sha256);
+  const b = read(partB);
+  assert.equal(b.length, partSize, 'a partition is never truncated or grown');
+  assert.equal(sha256File(partB, release.length), release.sha256);
+  assert.ok(b.subarray(release.length).every((x) => x === 0xee), 'bytes past the image are untouched');
+});
+
+test('hook backend: the installer gets the staged image only after it verified', async () => {
+  const dir = tempDir('agent-hook-');
+  const installed = join(dir, 'installed.img');
+  const { createHash } = await import('node:crypto');
+  const d = makeDevice(dir, {
+    server: s.edge.url, anchor: s.rootPath, token,
+    slots: ['backend = "hook"', `staging_dir = "${join(dir, 'staging')}"`, `install_command = "cp {} '${installed}'"`],
+    factory: `sha256 = "${createHash('sha256').update('factory').digest('hex')}"\nlength = 7`,
+  });
+  const r = await d.runAsync();
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(sha256File(installed), release.sha256, 'the installer received exactly the signed image');
+  assert.equal((await d.status()).slots[1].version, '1.1.0');
+});
+
+test('the device key is private to its owner, and a missing trust anchor stops the agent', async () => {
+  const { statSync, rmSync } = await import('node:fs');
+  const d = device('identity');
+  assert.equal((await d.runAsync(['enroll'])).status, 0);
+  assert.equal(statSync(join(d.stateDir, 'identity', 'device.key')).mode & 0o777, 0o600);
+
+  const lost = makeDevice(tempDir('agent-noanchor-'), { server: s.edge.url, anchor: join(s.dir, 'no-such-root.json'), token });
+  const r = await lost.runAsync();
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /trust anchor .*refusing to run without a trust anchor/);
+  rmSync(lost.dir, { recursive: true, force: true });
+});

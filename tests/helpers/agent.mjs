@@ -15,9 +15,11 @@ export const FACTORY_SHA = createHash('sha256').update(FACTORY_BYTES).digest('he
 
 /**
  * Creates a device in `dir`. Options: server, anchor (root file), token,
- * hardwareId, health (shell command), checkpointBytes, extra (TOML appended).
+ * hardwareId, health (shell command), checkpointBytes, extra (TOML appended),
+ * slots (lines of the [slots] table instead of the files backend), factory
+ * (extra lines of the [factory] table).
  */
-export function makeDevice(dir, { server, anchor, token, hardwareId = 'thermo-v2', health, checkpointBytes = 65536, serial, extra = '' }) {
+export function makeDevice(dir, { server, anchor, token, hardwareId = 'thermo-v2', health, checkpointBytes = 65536, serial, extra = '', slots, factory = '' }) {
   mkdirSync(join(dir, 'slots'), { recursive: true });
   writeFileSync(join(dir, 'slots', 'slot-a.img'), FACTORY_BYTES);
   writeFileSync(join(dir, 'enroll-token'), token ?? '');
@@ -29,8 +31,8 @@ export function makeDevice(dir, { server, anchor, token, hardwareId = 'thermo-v2
     `serial = "${serial ?? `SN-${dir.split('/').pop()}`}"`,
     `trust_anchor = "${anchor}"`,
     `enroll_token_file = "${join(dir, 'enroll-token')}"`,
-    '[factory]', 'version = "1.0.0"', 'security_version = 1',
-    '[slots]', 'backend = "files"', `dir = "${join(dir, 'slots')}"`,
+    '[factory]', 'version = "1.0.0"', 'security_version = 1', factory,
+    '[slots]', ...(slots ?? ['backend = "files"', `dir = "${join(dir, 'slots')}"`]),
     '[health]', health ? `command = ${JSON.stringify(health)}` : '', 'deadline_s = 10', 'max_boot_attempts = 3',
     '[poll]', 'min_s = 1', 'max_s = 5', 'jitter = 0.0', 'backoff_max_s = 2',
     '[download]', 'read_timeout_s = 10', `checkpoint_bytes = ${checkpointBytes}`,
