@@ -1,4 +1,5 @@
-//! A stand-in edge for host tests of the simulator: just enough of the
+//! Whole-fleet host tests of the simulator, against no edge at all and
+//! against a stand-in edge: just enough of the
 //! device protocol (enroll with a 429 burst, signed directives offering one
 //! release until a device reports a rollback, artifacts, reports) on a
 //! plain `TcpListener`, so the whole loop — download, install, reboot, trial
@@ -6,8 +7,9 @@
 //! is exercised by the end-to-end suite in `tests/`.
 
 use super::health::fails;
-use super::{device_dir, simulate, tests::args, StopReason};
+use super::{device_dir, factory_image, simulate, SimArgs, StopReason};
 use crate::agent::now;
+use crate::error::AgentError;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -210,6 +212,71 @@ mod erased {
     }
 }
 
+fn args(dir: &Path, anchor: &Path) -> SimArgs {
+    SimArgs {
+        devices: 5,
+        // Nothing listens on port 1: every request fails as the network would.
+        server: "http://127.0.0.1:1".into(),
+        trust_anchor: anchor.to_owned(),
+        enroll_token: Some("token-1".into()),
+        enroll_token_file: None,
+        hardware_id: "thermo-v2".into(),
+        factory_version: "1.0.0".into(),
+        factory_security_version: 1,
+        dir: Some(dir.to_owned()),
+        threads: Some(2),
+        duration_s: Some(2),
+        until_version: None,
+        max_seconds: 30,
+        poll_s: 1,
+        time_scale: 1.0,
+        bad_boot_rate: 0.0,
+        battery: false,
+        no_battery: false,
+        flaky_network: 0.0,
+        seed: Some(9),
+        json: true,
+    }
+}
+
+#[test]
+fn a_fleet_without_an_edge_retries_and_still_accounts_for_every_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let anchor = tmp.path().join("root.json");
+    write_root(&anchor);
+    let fleet = tmp.path().join("fleet");
+    let summary = simulate(&args(&fleet, &anchor)).unwrap();
+    assert_eq!(summary.stopped_because, StopReason::Duration);
+    assert_eq!((summary.devices, summary.enrolled, summary.enrollment.not_enrolled), (5, 0, 5));
+    assert!(summary.errors_by_code.get("network").copied().unwrap_or(0) >= 5, "{:?}", summary.errors_by_code);
+    assert_eq!(summary.versions.get("1.0.0"), Some(&5), "powered on with the factory image");
+    assert_eq!(std::fs::read_to_string(&summary.device_ids_file).unwrap(), "");
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&summary.devices_file).unwrap()).unwrap();
+    assert_eq!(records.len(), 5);
+    let dev = device_dir(&summary.dir, 3);
+    assert_eq!(std::fs::read(dev.join("slots/slot-a.img")).unwrap(), factory_image("1.0.0"));
+    assert_eq!(std::fs::read_to_string(dev.join("enroll-token")).unwrap(), "token-1");
+    assert!(dev.join("state/boot.env").exists());
+    let config = crate::Config::load(&dev.join("agent.toml")).unwrap();
+    assert_eq!(config.device.tz.as_deref(), records[3]["tz"].as_str());
+
+    summary.print(false);
+    summary.print(true);
+
+    // A second run in the same directory keeps each device's state.
+    let env = std::fs::read(dev.join("state/boot.env")).unwrap();
+    let again = simulate(&SimArgs { duration_s: Some(1), ..args(&fleet, &anchor) }).unwrap();
+    assert_eq!(again.devices, 5);
+    assert_eq!(std::fs::read(dev.join("state/boot.env")).unwrap(), env);
+}
+
+#[test]
+fn a_missing_trust_anchor_fails_the_run_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = simulate(&args(&tmp.path().join("fleet"), &tmp.path().join("nope.json"))).unwrap_err();
+    assert!(matches!(err, AgentError::TrustAnchor { .. }), "{err}");
+}
+
 #[test]
 fn a_fleet_takes_a_marked_release_and_rolls_back_the_marked_share() {
     let tmp = tempfile::tempdir().unwrap();
@@ -220,7 +287,7 @@ fn a_fleet_takes_a_marked_release_and_rolls_back_the_marked_share() {
     image.resize(150 * 1024, 0x5a);
     let edge = start(root, image, "2.0.0", 3);
     let devices = 8;
-    let run = super::SimArgs {
+    let run = SimArgs {
         server: edge.url.clone(),
         devices,
         threads: Some(3),
@@ -258,4 +325,26 @@ fn a_fleet_takes_a_marked_release_and_rolls_back_the_marked_share() {
     let ids_file = std::fs::read_to_string(&summary.device_ids_file).unwrap();
     assert_eq!(ids_file.lines().count(), devices as usize);
     assert!(device_dir(&summary.dir, 0).join("state/identity").exists());
+}
+
+#[test]
+fn a_flaky_network_slows_the_fleet_down_but_every_device_gets_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let anchor = tmp.path().join("root.json");
+    let root = write_root(&anchor);
+    let edge = start(root, vec![7u8; 80 * 1024], "2.0.0", 0);
+    let run = SimArgs {
+        server: edge.url.clone(),
+        devices: 6,
+        duration_s: None,
+        until_version: Some("2.0.0".into()),
+        max_seconds: 90,
+        flaky_network: 0.3,
+        ..args(&tmp.path().join("fleet"), &anchor)
+    };
+    let summary = simulate(&run).unwrap();
+    assert_eq!(summary.stopped_because, StopReason::UntilVersion, "{summary:#?}");
+    assert_eq!(summary.versions.get("2.0.0"), Some(&6));
+    assert_eq!(summary.succeeded, 6);
+    assert!(summary.rolled_back.is_empty() && summary.failed.is_empty(), "{summary:#?}");
 }

@@ -352,68 +352,6 @@ mod tests {
         assert_eq!(parse_scale("0.01"), Ok(0.01));
     }
 
-    pub(super) fn args(dir: &Path, anchor: &Path) -> SimArgs {
-        SimArgs {
-            devices: 5,
-            // Nothing listens on port 1: every request fails as the network would.
-            server: "http://127.0.0.1:1".into(),
-            trust_anchor: anchor.to_owned(),
-            enroll_token: Some("token-1".into()),
-            enroll_token_file: None,
-            hardware_id: "thermo-v2".into(),
-            factory_version: "1.0.0".into(),
-            factory_security_version: 1,
-            dir: Some(dir.to_owned()),
-            threads: Some(2),
-            duration_s: Some(2),
-            until_version: None,
-            max_seconds: 30,
-            poll_s: 1,
-            time_scale: 1.0,
-            bad_boot_rate: 0.0,
-            battery: false,
-            no_battery: false,
-            flaky_network: 0.0,
-            seed: Some(9),
-            json: true,
-        }
-    }
-
-    #[test]
-    fn a_fleet_without_an_edge_retries_and_still_accounts_for_every_device() {
-        let tmp = tempfile::tempdir().unwrap();
-        let anchor = tmp.path().join("root.json");
-        super::fake_edge::write_root(&anchor);
-        let fleet = tmp.path().join("fleet");
-        let summary = simulate(&args(&fleet, &anchor)).unwrap();
-        assert_eq!(summary.stopped_because, StopReason::Duration);
-        assert_eq!((summary.devices, summary.enrolled, summary.enrollment.not_enrolled), (5, 0, 5));
-        assert!(summary.errors_by_code.get("network").copied().unwrap_or(0) >= 5, "{:?}", summary.errors_by_code);
-        assert_eq!(summary.versions.get("1.0.0"), Some(&5), "powered on with the factory image");
-        assert_eq!(std::fs::read_to_string(&summary.device_ids_file).unwrap(), "");
-        let records: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&summary.devices_file).unwrap()).unwrap();
-        assert_eq!(records.len(), 5);
-        let dev = device_dir(&summary.dir, 3);
-        assert_eq!(std::fs::read(dev.join("slots/slot-a.img")).unwrap(), factory_image("1.0.0"));
-        assert_eq!(std::fs::read_to_string(dev.join("enroll-token")).unwrap(), "token-1");
-        assert!(dev.join("state/boot.env").exists());
-        let config = crate::Config::load(&dev.join("agent.toml")).unwrap();
-        assert_eq!(config.device.tz.as_deref(), records[3]["tz"].as_str());
-
-        // A second run in the same directory keeps each device's state.
-        let env = std::fs::read(dev.join("state/boot.env")).unwrap();
-        let again = simulate(&SimArgs { duration_s: Some(1), ..args(&fleet, &anchor) }).unwrap();
-        assert_eq!(again.devices, 5);
-        assert_eq!(std::fs::read(dev.join("state/boot.env")).unwrap(), env);
-    }
-
-    #[test]
-    fn a_missing_trust_anchor_fails_the_run_up_front() {
-        let tmp = tempfile::tempdir().unwrap();
-        let err = simulate(&args(&tmp.path().join("fleet"), &tmp.path().join("nope.json"))).unwrap_err();
-        assert!(matches!(err, AgentError::TrustAnchor { .. }), "{err}");
-    }
-
     #[test]
     fn parallel_map_keeps_order() {
         assert_eq!(for_each_parallel(100, 3, |i| i * 2), (0..100).map(|i| i * 2).collect::<Vec<_>>());
