@@ -13,37 +13,31 @@ use crate::update::Source;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use updraft_core::bundle::{self, PREAMBLE_LEN};
+use updraft_core::bundle::{self, BundleHeader, PREAMBLE_LEN};
 use updraft_core::device_rules::DeviceFloor;
+use updraft_core::release::ReleaseManifest;
 use updraft_core::report::Event;
 use updraft_core::root::Root;
+use updraft_core::Sha256;
 
 impl Agent {
+    /// Applies an offline bundle. A refused bundle is journaled as
+    /// `failed {code}`, like a refused online offer.
     pub fn install_bundle(&mut self, path: &Path) -> Result<Next, AgentError> {
         let read_err = |e| AgentError::io("cannot read bundle", path, e);
         let mut file = File::open(path).map_err(read_err)?;
-        let mut preamble = [0u8; PREAMBLE_LEN];
-        file.read_exact(&mut preamble).map_err(|_| AgentError::Bundle(format!("{} is too short to be a bundle", path.display())))?;
-        let header_len = bundle::parse_preamble(&preamble).map_err(|e| AgentError::verification("bundle", e))?;
-        let mut header_bytes = vec![0u8; header_len as usize];
-        file.read_exact(&mut header_bytes).map_err(|_| AgentError::Bundle(format!("{} ends inside its header", path.display())))?;
-        let header = bundle::parse_header(&header_bytes).map_err(|e| AgentError::verification("bundle", e))?;
-
-        // Exactly 16 + H + N bytes: a truncated or padded bundle is refused before a byte is written.
-        let expected = bundle::bundle_length(header_len, header.artifact_length);
-        let actual = file.metadata().map_err(read_err)?.len();
-        if expected != Some(actual) {
-            return Err(AgentError::Bundle(format!(
-                "{} is {actual} bytes; its header promises {}",
-                path.display(),
-                expected.map_or_else(|| "an impossible length".into(), |e| e.to_string())
-            )));
-        }
-
+        let (header, header_len) = match read_header(path, &mut file) {
+            Ok(read) => read,
+            Err(e) => return Err(self.bundle_refused(e, None)),
+        };
         let floor = DeviceFloor { hardware_id: &self.config.hardware_id, security_floor: self.env.security_floor };
-        let verified = header
-            .verify_for_device(self.trust.root(), &floor, self.trust.revocations(), now())
-            .map_err(|e| AgentError::verification("bundle", e))?;
+        let verified = match header.verify_for_device(self.trust.root(), &floor, self.trust.revocations(), now()) {
+            Ok(verified) => verified,
+            Err(e) => {
+                let sha = header.release.unverified_parse::<ReleaseManifest>("release").ok().map(|m| m.artifact.sha256);
+                return Err(self.bundle_refused(AgentError::verification("bundle", e), sha));
+            }
+        };
         // Trust moves forward only now that everything verified.
         for envelope in &header.roots {
             let version = envelope.unverified_parse::<Root>("root").map(|r| r.version).unwrap_or(0);
@@ -73,4 +67,37 @@ impl Agent {
         }
         self.install()
     }
+
+    /// A bundle refused before a byte of it was written: the edge learns
+    /// why at the next report delivery, as for a refused online offer.
+    fn bundle_refused(&mut self, e: AgentError, sha256: Option<Sha256>) -> AgentError {
+        let running = self.running();
+        self.journal.queue(now(), Event::Failed { code: e.code() }, sha256, &running, None, Some(e.to_string()));
+        match self.store_journal() {
+            Ok(()) => e,
+            Err(store) => store,
+        }
+    }
+}
+
+/// Reads the preamble and header, and checks that the file is exactly
+/// 16 + H + N bytes: a truncated or padded bundle is refused before a byte
+/// is written.
+fn read_header(path: &Path, file: &mut File) -> Result<(BundleHeader, u32), AgentError> {
+    let mut preamble = [0u8; PREAMBLE_LEN];
+    file.read_exact(&mut preamble).map_err(|_| AgentError::Bundle(format!("{} is too short to be a bundle", path.display())))?;
+    let header_len = bundle::parse_preamble(&preamble).map_err(|e| AgentError::verification("bundle", e))?;
+    let mut header_bytes = vec![0u8; header_len as usize];
+    file.read_exact(&mut header_bytes).map_err(|_| AgentError::Bundle(format!("{} ends inside its header", path.display())))?;
+    let header = bundle::parse_header(&header_bytes).map_err(|e| AgentError::verification("bundle", e))?;
+    let expected = bundle::bundle_length(header_len, header.artifact_length);
+    let actual = file.metadata().map_err(|e| AgentError::io("cannot read bundle", path, e))?.len();
+    if expected != Some(actual) {
+        return Err(AgentError::Bundle(format!(
+            "{} is {actual} bytes; its header promises {}",
+            path.display(),
+            expected.map_or_else(|| "an impossible length".into(), |e| e.to_string())
+        )));
+    }
+    Ok((header, header_len))
 }
