@@ -16,7 +16,7 @@ let token;
 
 before(async () => {
   s = await readyEdge();
-  const t = await s.api('POST', '/api/enroll-tokens', { token: s.tokens.operator, body: { name: 'e2e fleet', max_uses: 100 } });
+  const t = await s.api('POST', '/api/enroll-tokens', { token: s.tokens.operator, body: { name: 'e2e fleet', product: 'acme-thermostat', max_uses: 100 } });
   assert.equal(t.status, 201, await t.clone().text());
   token = (await t.json()).token;
   release = makeRelease(s.dir, { version: '1.1.0', securityVersion: 2, size: 600_000 });

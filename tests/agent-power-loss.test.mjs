@@ -24,7 +24,7 @@ let killed = 0;
 
 before(async () => {
   s = await readyEdge({ unlimited: true });
-  const t = await s.api('POST', '/api/enroll-tokens', { token: s.tokens.operator, body: { name: 'power-loss fleet', max_uses: 10_000 } });
+  const t = await s.api('POST', '/api/enroll-tokens', { token: s.tokens.operator, body: { name: 'power-loss fleet', product: 'acme-thermostat', max_uses: 10_000 } });
   token = (await t.json()).token;
   release = makeRelease(s.dir, { version: '1.1.0', securityVersion: 2, size: 300_000 });
   assert.equal((await s.api('PUT', `/api/artifacts/${release.sha256}`, { token: s.tokens.uploader, body: release.bytes })).status, 201);

@@ -84,7 +84,7 @@ fn log(msg: &str) {
     eprintln!("firmware-agent: {msg}");
 }
 
-fn open(config: &PathBuf) -> Result<Agent, AgentError> {
+fn open(config: &std::path::Path) -> Result<Agent, AgentError> {
     let config = Config::load(config)?;
     let health = CommandHealth { command: config.health.command.clone(), deadline: Duration::from_secs(config.health.deadline_s) };
     let mut agent = Agent::open(config, Box::new(health))?;
@@ -142,15 +142,12 @@ fn run(command: Command) -> Result<(), AgentError> {
                 return reboot(&agent);
             }
             agent.ensure_enrolled()?;
-            match runner::run_cycles(&mut agent, once, &mut log)? {
-                Next::Reboot => {
-                    let _ = agent.flush_reports();
-                    reboot(&agent)
-                }
-                Next::Poll(_) => {
-                    let _ = agent.flush_reports();
-                    Ok(())
-                }
+            let outcome = runner::run_cycles(&mut agent, once, &mut log);
+            // Whatever happened, tell the edge (best effort: reports stay queued otherwise).
+            let _ = agent.flush_reports();
+            match outcome? {
+                Next::Reboot => reboot(&agent),
+                Next::Poll(_) => Ok(()),
             }
         }
     }
