@@ -22,6 +22,7 @@ const ROUTES = [
   ['POST', '/api/releases/rel-00000000/approve', ['approver', 'admin']],
   ['POST', '/api/roots', ['admin']],
   ['POST', '/api/devices/dev-00000000/revoke', ['security', 'admin']],
+  ['GET', '/api/devices/dev-00000000/reports', ALL],
 ];
 
 let s;

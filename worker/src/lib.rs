@@ -16,6 +16,7 @@ pub mod device;
 pub mod handlers;
 pub mod ratelimit;
 pub mod reply;
+pub mod reports;
 pub mod routes;
 pub mod runtime;
 pub mod store;
@@ -132,6 +133,15 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
             let check_ctx = device::CheckContext { edge: &edge, download_secret: &secret, poll_after_s: runtime::poll_after_s(env), now };
             device::check(&cat, &cert, &body, &check_ctx).await.map(Answer::from)
         }
+        Route::Reports => {
+            // The same layers as a check: per IP before reading, per device after auth.
+            ratelimit::check(env, ratelimit::DEVICE_PER_IP, &client_ip(req)).await?;
+            let body = read_body(req, updraft_core::report::MAX_REPORT_BODY_BYTES).await?;
+            let cat = catalog::current(&store, now, now_ms).await?;
+            let cert = device::authenticate(&cat, header(req, "authorization").as_deref(), method, &path, &body, now).await?;
+            ratelimit::check(env, ratelimit::PER_DEVICE, cert.device_id.as_str()).await?;
+            reports::ingest(&store, &cert, &body, now).await.map(Answer::from)
+        }
         Route::Artifact(sha) => {
             let secret = runtime::download_secret(env)?;
             artifacts::download(req, ctx, &bucket(env)?, &secret, &sha, now).await.map(Answer::Response)
@@ -163,6 +173,10 @@ async fn admin_route(
         Route::ApproveRelease(id) => admin::approve_release(store, who, &id, now).await,
         Route::PublishRoot => admin::publish_root(store, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
         Route::RevokeDevice(id) => admin::revoke_device(store, &id, now).await,
+        Route::DeviceReports(id) => {
+            let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
+            reports::list(store, &id, url.query().unwrap_or("")).await
+        }
         _ => Err(Problem::internal("route has no admin handler")),
     }
 }

@@ -31,6 +31,7 @@ pub enum Route {
     Root(u64),
     Enroll,
     Check,
+    Reports,
     Artifact(Sha256),
     CreateApiToken,
     ListApiTokens,
@@ -45,6 +46,7 @@ pub enum Route {
     ApproveRelease(String),
     PublishRoot,
     RevokeDevice(String),
+    DeviceReports(String),
 }
 
 use AdminRole::{Approver, Operator, Security, Uploader, Viewer};
@@ -80,6 +82,7 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["v1", "root", file] => vec![("GET", Route::Root(parse_root_file(file)?), Access::Public)],
         ["v1", "enroll"] => vec![("POST", Route::Enroll, Access::Enrollment)],
         ["v1", "check"] => vec![("POST", Route::Check, Access::Device)],
+        ["v1", "reports"] => vec![("POST", Route::Reports, Access::Device)],
         ["v1", "artifacts", sha] => vec![("GET", Route::Artifact(Sha256::parse_hex(sha).ok()?), Access::DownloadToken)],
         ["api", "tokens"] => vec![("POST", Route::CreateApiToken, admin(ADMIN_ONLY)), ("GET", Route::ListApiTokens, admin(ADMIN_ONLY))],
         ["api", "tokens", id] => vec![("DELETE", Route::RevokeApiToken(parse_id(id)?), admin(ADMIN_ONLY))],
@@ -93,6 +96,7 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["api", "releases", id, "approve"] => vec![("POST", Route::ApproveRelease(parse_id(id)?), admin(&[Approver]))],
         ["api", "roots"] => vec![("POST", Route::PublishRoot, admin(ADMIN_ONLY))],
         ["api", "devices", id, "revoke"] => vec![("POST", Route::RevokeDevice(parse_id(id)?), admin(&[Security]))],
+        ["api", "devices", id, "reports"] => vec![("GET", Route::DeviceReports(parse_id(id)?), admin(READERS))],
         _ => return None,
     })
 }
@@ -156,6 +160,28 @@ mod tests {
     #[test]
     fn path_tricks_are_not_found() {
         for bad in ["/v1/root/../healthz", "//healthz", "/healthz/", "", "/v1/root/1.json/x", "/api/releases/..%2f", "/v1/artifacts/ABC"] {
+            assert_eq!(route("GET", bad), Err(404), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reports_are_posted_by_signed_devices_only() {
+        assert_eq!(resolve("POST", "/v1/reports").unwrap(), (Route::Reports, Access::Device));
+        let p = resolve("GET", "/v1/reports").unwrap_err();
+        assert_eq!((p.status, p.headers), (405, vec![("allow", "POST".to_string())]));
+        assert_eq!(route("POST", "/v1/reports/"), Err(404));
+    }
+
+    #[test]
+    fn device_reports_are_read_by_every_admin_role() {
+        let (r, access) = resolve("GET", "/api/devices/dev-0123456789abcdef0123/reports").unwrap();
+        assert_eq!(r, Route::DeviceReports("dev-0123456789abcdef0123".into()));
+        assert_eq!(access, Access::Admin(READERS));
+        // Same roles as the release listing: whoever may read releases may read reports.
+        assert_eq!(resolve("GET", "/api/releases").unwrap().1, access);
+        assert_eq!(route("HEAD", "/api/devices/dev-1/reports"), Ok(Route::DeviceReports("dev-1".into())));
+        assert_eq!(resolve("POST", "/api/devices/dev-1/reports").unwrap_err().status, 405);
+        for bad in ["/api/devices/../reports", "/api/devices//reports", "/api/devices/dev%2F1/reports", "/api/devices/dev-1/reports/"] {
             assert_eq!(route("GET", bad), Err(404), "{bad}");
         }
     }

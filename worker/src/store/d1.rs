@@ -3,6 +3,8 @@
 use super::{RootStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use updraft_core::report::{Event, HealthCounters, Report};
+use updraft_core::{Error, SecurityVersion, Sha256, UnixTime, Version};
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
@@ -64,6 +66,57 @@ pub struct ReleaseRow {
     pub uploaded_at: u64,
     pub approved_by: Option<String>,
     pub approved_at: Option<u64>,
+}
+
+/// A stored device report (`reports`, migrations/0003_reports.sql): the
+/// event's columns flattened, as [`Event::state`], [`Event::code`] and
+/// [`Event::health`] give them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportRow {
+    pub seq: u64,
+    pub at: u64,
+    pub received_at: u64,
+    pub state: String,
+    pub code: Option<String>,
+    pub sha256: Option<String>,
+    pub running_version: String,
+    pub running_security_version: u64,
+    pub campaign_id: Option<String>,
+    pub detail: Option<String>,
+    pub uptime_s: Option<u64>,
+    pub reboots: Option<u32>,
+    pub crashes: Option<u32>,
+}
+
+impl ReportRow {
+    /// The report as the device sent it. Fails only on a row this code did
+    /// not write (the columns are checked again, not trusted).
+    pub fn to_report(&self) -> Result<Report, Error> {
+        let health = match (self.uptime_s, self.reboots, self.crashes) {
+            (Some(uptime_s), Some(reboots), Some(crashes)) => Some(HealthCounters { uptime_s, reboots, crashes }),
+            _ => None,
+        };
+        Ok(Report {
+            seq: self.seq,
+            at: UnixTime(self.at),
+            event: Event::from_parts(&self.state, self.code.clone(), health)?,
+            sha256: self.sha256.as_deref().map(Sha256::parse_hex).transpose()?,
+            running: Version::parse(&self.running_version)?,
+            running_security_version: SecurityVersion(self.running_security_version),
+            campaign_id: self.campaign_id.clone(),
+            detail: self.detail.clone(),
+        })
+    }
+}
+
+fn opt_num(n: Option<u64>) -> JsValue {
+    n.map_or(JsValue::NULL, num)
+}
+
+#[derive(Deserialize)]
+struct SeqRow {
+    #[allow(dead_code)] // only counted: RETURNING yields a row per inserted report
+    seq: u64,
 }
 
 #[derive(Deserialize)]
@@ -236,9 +289,87 @@ impl D1Store {
         Ok(self.run("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
     }
 
+    /// Whether a device was ever enrolled (revoked ones included).
+    pub async fn device_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let row: Option<IdRow> = self.first("SELECT id FROM devices WHERE id = ?1", &[text(id)]).await?;
+        Ok(row.is_some())
+    }
+
     pub async fn revoked_device_ids(&self) -> Result<Vec<String>, StoreError> {
         let rows: Vec<IdRow> = self.all("SELECT id FROM devices WHERE revoked_at IS NOT NULL", &[]).await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    // --- device reports ----------------------------------------------------
+
+    const REPORT_COLUMNS: &'static str = "seq, at, received_at, state, code, sha256, running_version, running_security_version, \
+         campaign_id, detail, uptime_s, reboots, crashes";
+
+    /// Stores a validated batch (seq strictly increasing) in one D1 batch,
+    /// which D1 runs as one transaction. Each report is an
+    /// `INSERT OR IGNORE … RETURNING`: a report already stored under
+    /// `(device_id, seq)` returns no row and changes nothing, so counting the
+    /// returned rows gives the accepted reports without trusting `meta.changes`.
+    /// The device's summary follows the batch's newest report only if it is
+    /// newer than the one summarised, so a resend leaves every row as it was.
+    /// Returns how many reports were new.
+    pub async fn insert_reports(&self, device_id: &str, reports: &[Report], received_at: u64) -> Result<u32, StoreError> {
+        let Some(newest) = reports.last() else { return Ok(0) };
+        let mut statements = Vec::with_capacity(reports.len() + 1);
+        for r in reports {
+            let health = r.event.health();
+            let args = [
+                text(device_id),
+                num(r.seq),
+                num(r.at.0),
+                num(received_at),
+                text(r.event.state()),
+                opt_text(r.event.code()),
+                opt_text(r.sha256.map(|s| s.to_hex()).as_deref()),
+                text(&r.running.to_string()),
+                num(r.running_security_version.0),
+                opt_text(r.campaign_id.as_deref()),
+                opt_text(r.detail.as_deref()),
+                opt_num(health.map(|h| h.uptime_s)),
+                opt_num(health.map(|h| u64::from(h.reboots))),
+                opt_num(health.map(|h| u64::from(h.crashes))),
+            ];
+            let sql = "INSERT OR IGNORE INTO reports (device_id, seq, at, received_at, state, code, sha256, running_version, \
+                 running_security_version, campaign_id, detail, uptime_s, reboots, crashes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING seq";
+            statements.push(self.db.prepare(sql).bind(&args).map_err(store_err)?);
+        }
+        let summary = self
+            .db
+            .prepare(
+                "UPDATE devices SET last_report_seq = ?2, last_report_at = ?3, last_report_received_at = ?4, last_state = ?5, \
+                 running_version = ?6, running_security_version = ?7 \
+                 WHERE id = ?1 AND (last_report_seq IS NULL OR last_report_seq < ?2)",
+            )
+            .bind(&[
+                text(device_id),
+                num(newest.seq),
+                num(newest.at.0),
+                num(received_at),
+                text(newest.event.state()),
+                text(&newest.running.to_string()),
+                num(newest.running_security_version.0),
+            ])
+            .map_err(store_err)?;
+        statements.push(summary);
+        let results = self.db.batch(statements).await.map_err(store_err)?;
+        let mut accepted = 0u32;
+        for result in results.iter().take(reports.len()) {
+            let inserted: Vec<SeqRow> = result.results().map_err(store_err)?;
+            accepted += u32::try_from(inserted.len()).unwrap_or(u32::MAX);
+        }
+        Ok(accepted)
+    }
+
+    /// A device's reports with seq > `after_seq`, oldest first, at most `limit`.
+    pub async fn device_reports(&self, device_id: &str, after_seq: u64, limit: u32) -> Result<Vec<ReportRow>, StoreError> {
+        let sql = format!("SELECT {} FROM reports WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3", Self::REPORT_COLUMNS);
+        self.all(&sql, &[text(device_id), num(after_seq), num(u64::from(limit))]).await
     }
 
     // --- artifacts ---------------------------------------------------------
