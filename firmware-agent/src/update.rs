@@ -76,12 +76,8 @@ impl Agent {
             return Ok(()); // already running it
         }
         let url = download_url.clone();
-        let resumable = self
-            .journal
-            .state
-            .job
-            .as_ref()
-            .is_some_and(|j| j.sha256 == manifest.artifact.sha256 && matches!(j.phase, Phase::Downloading { .. }));
+        // The same image already in progress (after a power cut, a re-plugged bundle) carries on.
+        let resumable = self.journal.state.job.as_ref().is_some_and(|j| j.sha256 == manifest.artifact.sha256);
         if resumable {
             if let Some(job) = self.journal.state.job.as_mut() {
                 job.download_url = download_url;
@@ -134,14 +130,20 @@ impl Agent {
         } else {
             format!("downloading {} ({} bytes) into slot {}", job.version, job.length, job.slot)
         });
-        let mut result = match source {
-            Source::Edge(url) => self.fetch_from_edge(&job, url, start, hasher),
-            Source::Bundle { file, offset } => {
-                use std::io::{Seek, SeekFrom};
-                let bundle_err = |e| AgentError::io("cannot read bundle", "bundle", e);
-                file.seek(SeekFrom::Start(offset + start)).map_err(bundle_err)?;
-                let mut rest = Read::take(&mut *file, job.length - start);
-                self.stream(&job, &mut rest, start, hasher, "bundle")
+        let mut result = if start == job.length {
+            // Every byte was already durable before the interruption: judge them, fetch nothing.
+            let (sha, length) = hasher.finish();
+            check_image_bytes(&job, length, &sha)
+        } else {
+            match source {
+                Source::Edge(url) => self.fetch_from_edge(&job, url, start, hasher),
+                Source::Bundle { file, offset } => {
+                    use std::io::{Seek, SeekFrom};
+                    let bundle_err = |e| AgentError::io("cannot read bundle", "bundle", e);
+                    file.seek(SeekFrom::Start(offset + start)).map_err(bundle_err)?;
+                    let mut rest = Read::take(&mut *file, job.length - start);
+                    self.stream(&job, &mut rest, start, hasher, "bundle")
+                }
             }
         };
         if let Err(e) = &result {
@@ -182,8 +184,6 @@ impl Agent {
                 }
                 (start, hasher)
             }
-            // Nothing past `start`: the slot already holds every byte (judged below).
-            416 if start == job.length => (start, hasher),
             status => {
                 return Err(AgentError::Protocol {
                     request: what.into(),
@@ -231,7 +231,9 @@ impl Agent {
             }
             hasher.update(&chunk[..n]);
             written += n as u64;
-            if written - durable >= cfg.checkpoint_bytes {
+            // At each multiple of checkpoint_bytes, whatever the read sizes:
+            // the same image always passes the same checkpoints.
+            if written / cfg.checkpoint_bytes > durable / cfg.checkpoint_bytes {
                 self.checkpoint(&file, written)?;
                 durable = written;
             }

@@ -61,7 +61,7 @@ export async function startEdge({ bindings = {}, unlimited = false } = {}) {
     // `unlimited`: suites that run hundreds of devices from one IP raise every
     // limit (the limits themselves are tested in request-hygiene).
     ratelimits: unlimited
-      ? Object.fromEntries(Object.keys(workerOptions.ratelimits ?? {}).map((k) => [k, { simple: { limit: 1_000_000, period: 60 } }]))
+      ? Object.fromEntries(Object.entries(workerOptions.ratelimits ?? {}).map(([k, v]) => [k, { ...v, simple: { limit: 1_000_000, period: 60 } }]))
       : workerOptions.ratelimits,
     bindings: { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings },
     host: '127.0.0.1',
