@@ -30,6 +30,10 @@ pub struct Journal {
     /// again, they are refused, so a bad release cannot boot-loop a device.
     #[serde(default)]
     pub failed_images: Vec<Sha256>,
+    /// The last offer refused before download (image, code), so the same
+    /// refusal is reported once, not at every poll.
+    #[serde(default)]
+    pub last_refusal: Option<(Option<Sha256>, String)>,
 }
 
 /// How many failed images a device remembers.
@@ -37,7 +41,7 @@ pub const MAX_FAILED_IMAGES: usize = 16;
 
 impl Default for Journal {
     fn default() -> Self {
-        Journal { next_seq: 1, pending: Vec::new(), job: None, failed_images: Vec::new() }
+        Journal { next_seq: 1, pending: Vec::new(), job: None, failed_images: Vec::new(), last_refusal: None }
     }
 }
 

@@ -64,11 +64,16 @@ impl Agent {
         let manifest = match self.judge_release(release).and_then(|m| self.not_failed_before(m)) {
             Ok(m) => m,
             Err(e) => {
-                // Refused before a byte is fetched; the edge learns why.
+                // Refused before a byte is fetched; the edge learns why, once
+                // per offered release (it is offered again at every poll).
                 let sha = release.unverified_parse::<ReleaseManifest>("release").ok().map(|m| m.artifact.sha256);
-                let running = self.running();
-                self.journal.queue(now(), Event::Failed { code: e.code() }, sha, &running, campaign_id, Some(e.to_string()));
-                self.store_journal()?;
+                let key = (sha, e.code());
+                if self.journal.state.last_refusal.as_ref() != Some(&key) {
+                    let running = self.running();
+                    self.journal.queue(now(), Event::Failed { code: e.code() }, sha, &running, campaign_id, Some(e.to_string()));
+                    self.journal.state.last_refusal = Some(key);
+                    self.store_journal()?;
+                }
                 return Err(e);
             }
         };

@@ -44,11 +44,13 @@ export async function readyEdge({ product = 'acme-*', unlimited = false } = {}) 
  * Makes a firmware file and a release manifest signed by the release key.
  * Returns { firmware, manifestPath, manifest (payload), envelope (text), sha256, length }.
  */
-export function makeRelease(dir, { version = '1.0.0', securityVersion = 1, hardware = ['thermo-v2'], product = 'acme-thermostat', size = 64 * 1024, signWith = 'release.key' } = {}) {
+export function makeRelease(dir, { version = '1.0.0', securityVersion = 1, hardware = ['thermo-v2'], product = 'acme-thermostat', size = 64 * 1024, signWith = 'release.key', marker } = {}) {
   const firmware = join(dir, `fw-${product}-${version}.img`);
   const bytes = Buffer.alloc(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + version.length * 7 + securityVersion) & 0xff;
   bytes.write(`${product} ${version}`, 0);
+  // Text the simulator reads from an image (e.g. UPDRAFT-SIM-BOOT-FAILURE-RATE=0.30).
+  if (marker) bytes.write(`\n${marker}\n`, 64);
   writeFileSync(firmware, bytes);
   const manifestPath = join(dir, `release-${product}-${version}.json`);
   const args = ['release', 'create', '--firmware', firmware, '--product', product, '--version', version,

@@ -17,8 +17,6 @@
 //! the devices queued, per version and per code.
 
 pub mod device;
-#[cfg(test)]
-mod fake_edge;
 pub mod health;
 pub mod schedule;
 pub mod stats;
