@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: starts the local edge, publishes a signed release through the
-# two-person rule, enrolls simulated devices, shows one update check, and
-# prints curl-able steps to try. Ctrl-C stops everything.
+# `make demo`: starts the local edge, publishes signed releases through the
+# two-person rule, enrolls devices, shows one update check, runs a simulated
+# fleet of real agents that updates itself, and prints steps to try.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-edge.sh
@@ -45,6 +46,25 @@ echo "== device-1 checks for updates (running 0.9.0):"
 "$UPDRAFT" device check --dir "$DEMO/fleet/device-1" --key "$DEMO/fleet/device-1.key" \
   --version 0.9.0 --sha256 "$(printf '0%.0s' $(seq 64))" --security-version 1 --tz America/Chicago | sed 's/^/   /'
 
+if [ ! -f "$DEMO/release-1.1.0.json" ]; then
+  echo "== signing and publishing release 1.1.0 (security version 2) for the simulated fleet"
+  head -c 2097152 /dev/urandom > "$DEMO/thermostat-1.1.0.img"
+  "$UPDRAFT" release create --firmware "$DEMO/thermostat-1.1.0.img" --product acme-thermostat \
+    --hardware-id thermo-v2 --version 1.1.0 --security-version 2 --notes "Demo fleet update" \
+    --sign "$LOCAL/release.key" --out "$DEMO/release-1.1.0.json" >/dev/null
+  release_id=$(UPDRAFT_TOKEN=$UPLOADER "$UPDRAFT" --json publish "$DEMO/release-1.1.0.json" --firmware "$DEMO/thermostat-1.1.0.img" | node -pe 'JSON.parse(require("fs").readFileSync(0)).release.id')
+  UPDRAFT_TOKEN=$APPROVER "$UPDRAFT" approve "$release_id" >/dev/null
+fi
+
+# A fleet of real agents (firmware-agent simulate): each device has its own
+# key, slots and boot env under $DEMO/fleet-sim; they enroll, download 1.1.0
+# with resume, verify, install into slot B, trial-boot, commit and report.
+# The edge limits enrollment to 30 per minute per IP: the fleet stays under it.
+echo "== a simulated fleet of ${DEMO_DEVICES:-24} devices (U.S. time zones, batteries, a flaky network) takes 1.1.0"
+"$AGENT" simulate --server "$UPDRAFT_SERVER" --trust-anchor "$LOCAL/root-1.json" \
+  --enroll-token-file "$DEMO/enroll-token" --devices "${DEMO_DEVICES:-24}" --dir "$DEMO/fleet-sim" \
+  --flaky-network 0.05 --poll-s 2 --until-version 1.1.0 --max-seconds 180 --seed 42 | sed 's/^/   /'
+
 PUB=$(node -pe 'JSON.parse(require("fs").readFileSync(process.argv[1])).public' "$DEMO/fleet/device-1.key")
 cat <<MSG
 
@@ -63,6 +83,10 @@ Enroll and check as a device with curl:
   AUTH=\$($UPDRAFT device sign-request --key $DEMO/fleet/device-1.key --cert $DEMO/fleet/device-1/cert.json --method POST --path /v1/check --body /tmp/check.json)
   curl -s -X POST $UPDRAFT_SERVER/v1/check -H "Authorization: \$AUTH" --data-binary @/tmp/check.json
   $UPDRAFT device check --dir $DEMO/fleet/device-2 --key $DEMO/fleet/device-2.key --version 0.9.0 --sha256 $(printf 'a%.0s' $(seq 64)) --security-version 1
+
+A simulated device's state (boot env, journal, reports) and its story at the edge:
+  $AGENT status --config $DEMO/fleet-sim/devices/00000/agent.toml
+  UPDRAFT_TOKEN=$APPROVER curl -s -H "authorization: Bearer \$UPDRAFT_TOKEN" $UPDRAFT_SERVER/api/devices/\$(head -1 $DEMO/fleet-sim/device-ids.txt)/reports
 
 MSG
 wait "$EDGE_PID"

@@ -5,6 +5,7 @@ PORT=${PORT:-8787}
 STATE=${STATE:-.updraft}
 LOCAL=$STATE/local
 UPDRAFT=${UPDRAFT:-target/release/updraft}
+AGENT=${AGENT:-target/release/firmware-agent}
 export WRANGLER_SEND_METRICS=false
 # No fetch of Request.cf data from the internet: Miniflare uses its placeholder.
 export CLOUDFLARE_CF_FETCH_ENABLED=false
