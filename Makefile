@@ -60,6 +60,7 @@ demo: build
 bench: build
 	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10 --no-ratelimits
 	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10
+	python3 bench/agent-footprint.py --size-mib 256 --runs 3
 
 clean:
 	cargo clean
