@@ -2,6 +2,7 @@
 //! exponentially on errors, obey `Retry-After`, and reboot when asked.
 
 use crate::agent::{Agent, Next};
+use crate::config::PollConfig;
 use crate::error::AgentError;
 use std::time::Duration;
 
@@ -25,7 +26,12 @@ pub fn backoff(failures: u32, min_s: u64, max_s: u64) -> Duration {
 
 /// What to do after an error: wait this long before the next cycle.
 pub fn wait_after_error(agent: &Agent, e: &AgentError, failures: u32) -> Duration {
-    let poll = &agent.config.poll;
+    wait_after(&agent.config.poll, e, failures)
+}
+
+/// `Retry-After` when the edge sent one (capped by `backoff_max_s`), else
+/// exponential backoff.
+pub fn wait_after(poll: &PollConfig, e: &AgentError, failures: u32) -> Duration {
     match e.retry_after_s() {
         Some(s) => Duration::from_secs(s.min(poll.backoff_max_s)),
         None => backoff(failures, poll.min_s, poll.backoff_max_s),
@@ -71,6 +77,23 @@ mod tests {
         assert_eq!(backoff(2, 2, 100), Duration::from_secs(4));
         assert_eq!(backoff(4, 2, 100), Duration::from_secs(16));
         assert_eq!(backoff(30, 2, 100), Duration::from_secs(100));
+    }
+
+    #[test]
+    fn obeys_retry_after_on_429_and_503() {
+        let poll = PollConfig { min_s: 60, max_s: 86_400, jitter: 0.0, backoff_max_s: 3600 };
+        let throttled = |status, retry_after_s| AgentError::Server {
+            request: "POST /v1/check".into(),
+            status,
+            slug: "rate-limited".into(),
+            detail: String::new(),
+            retry_after_s,
+        };
+        assert_eq!(wait_after(&poll, &throttled(429, Some(17)), 1), Duration::from_secs(17));
+        assert_eq!(wait_after(&poll, &throttled(503, Some(5)), 4), Duration::from_secs(5), "Retry-After wins over backoff");
+        assert_eq!(wait_after(&poll, &throttled(429, Some(999_999)), 1), Duration::from_secs(3600), "capped");
+        assert_eq!(wait_after(&poll, &throttled(503, None), 3), Duration::from_secs(240), "no header: backoff");
+        assert!(throttled(429, Some(1)).is_transient() && throttled(503, None).is_transient());
     }
 
     #[test]
