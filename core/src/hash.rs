@@ -12,6 +12,9 @@ use std::str::FromStr;
 pub struct Sha256([u8; 32]);
 
 impl Sha256 {
+    /// All zero bits: a placeholder no real digest equals (the audit chain's start).
+    pub const ZERO: Sha256 = Sha256([0; 32]);
+
     pub fn digest(bytes: &[u8]) -> Self {
         Sha256(sha2::Sha256::digest(bytes).into())
     }

@@ -19,6 +19,7 @@
 //! [`revocation::RevocationList`]s and [`device_cert::DeviceCertificate`]s.
 
 pub mod admin;
+pub mod audit;
 pub mod bundle;
 pub mod byte_range;
 pub mod device_auth;
