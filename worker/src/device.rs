@@ -212,7 +212,7 @@ pub async fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &C
     let request: CheckRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
     request.validate().map_err(|e| device_problem(&e))?;
     ensure_edge_key_in_root(cat, &ctx.edge.key)?;
-    let facts = DeviceFacts { product: &cert.product, hardware_id: &cert.hardware_id, check: &request };
+    let facts = DeviceFacts::new(&cert.device_id, &cert.product, &cert.hardware_id, &request);
     let action = match decide_offer(&facts, &cat.releases, None) {
         Ok(release) => Action::Update {
             release: release.envelope.clone(),
