@@ -1,5 +1,6 @@
 //! The admin API (DESIGN §6): bearer tokens with roles, stored hashed.
 
+use crate::audit::{self, action};
 use crate::catalog;
 use crate::reply::{Problem, Reply, NO_STORE};
 use crate::routes::AdminRole;
@@ -20,6 +21,8 @@ pub const MAX_ADMIN_BODY_BYTES: usize = updraft_core::MAX_DOCUMENT_BYTES;
 pub struct Principal {
     /// Token id (`bootstrap` for the bootstrap secret): recorded as the actor.
     pub id: String,
+    /// The token's name, recorded next to its id in the audit log.
+    pub name: String,
     pub role: AdminRole,
 }
 
@@ -51,7 +54,7 @@ pub async fn authorize(
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(|| unauthorized("send an API token as `Authorization: Bearer <token>`"))?;
     let principal = if bootstrap.is_some_and(|b| secret_eq(b.as_bytes(), token.as_bytes())) {
-        Principal { id: "bootstrap".into(), role: AdminRole::Admin }
+        Principal { id: "bootstrap".into(), name: "bootstrap token".into(), role: AdminRole::Admin }
     } else {
         let row = store
             .api_token_by_hash(&Sha256::digest(token.as_bytes()).to_hex())
@@ -59,7 +62,7 @@ pub async fn authorize(
             .map_err(unavailable)?
             .ok_or_else(|| unauthorized("unknown or revoked API token"))?;
         let role: AdminRole = row.role.parse().map_err(|_| Problem::internal("stored token has an unknown role"))?;
-        Principal { id: row.id, role }
+        Principal { id: row.id, name: row.name, role }
     };
     if principal.role.permits(allowed) {
         Ok(principal)
@@ -118,7 +121,9 @@ pub async fn create_api_token(store: &D1Store, who: &Principal, body: &[u8], now
         created_by: who.id.clone(),
         revoked_at: None,
     };
-    store.insert_api_token(&row, &Sha256::digest(token.as_bytes()).to_hex()).await.map_err(unavailable)?;
+    let change = D1Store::insert_api_token(&row, &Sha256::digest(token.as_bytes()).to_hex());
+    let details = serde_json::json!({ "name": row.name, "role": row.role });
+    audit::record(store, who, &change, action::TOKEN_CREATE, &row.id, details, now).await?;
     Ok(Reply::json(201, &CreatedToken { row: &row, token }).with_header("cache-control", NO_STORE))
 }
 
@@ -126,8 +131,9 @@ pub async fn list_api_tokens(store: &D1Store) -> Result<Reply, Problem> {
     Ok(Reply::json(200, &store.list_api_tokens().await.map_err(unavailable)?).with_header("cache-control", NO_STORE))
 }
 
-pub async fn revoke_api_token(store: &D1Store, id: &str, now: UnixTime) -> Result<Reply, Problem> {
-    if !store.revoke_api_token(id, now.0).await.map_err(unavailable)? {
+pub async fn revoke_api_token(store: &D1Store, who: &Principal, id: &str, now: UnixTime) -> Result<Reply, Problem> {
+    let change = D1Store::revoke_api_token(id, now.0);
+    if audit::record(store, who, &change, action::TOKEN_REVOKE, id, serde_json::json!({}), now).await? != 1 {
         return Err(Problem::not_found(format!("no live API token {id}")));
     }
     Ok(Reply::json(200, &serde_json::json!({ "id": id, "revoked_at": now.0 })))
@@ -182,7 +188,9 @@ pub async fn create_enroll_token(store: &D1Store, who: &Principal, body: &[u8], 
         created_by: who.id.clone(),
         revoked_at: None,
     };
-    store.insert_enroll_token(&row, &Sha256::digest(token.as_bytes()).to_hex()).await.map_err(unavailable)?;
+    let change = D1Store::insert_enroll_token(&row, &Sha256::digest(token.as_bytes()).to_hex());
+    let details = serde_json::json!({ "name": row.name, "product": row.product, "max_uses": row.max_uses, "expires_at": row.expires_at });
+    audit::record(store, who, &change, action::ENROLL_TOKEN_CREATE, &row.id, details, now).await?;
     Ok(Reply::json(201, &CreatedEnrollToken { row: &row, token }).with_header("cache-control", NO_STORE))
 }
 
@@ -190,8 +198,9 @@ pub async fn list_enroll_tokens(store: &D1Store) -> Result<Reply, Problem> {
     Ok(Reply::json(200, &store.list_enroll_tokens().await.map_err(unavailable)?).with_header("cache-control", NO_STORE))
 }
 
-pub async fn revoke_enroll_token(store: &D1Store, id: &str, now: UnixTime) -> Result<Reply, Problem> {
-    if !store.revoke_enroll_token(id, now.0).await.map_err(unavailable)? {
+pub async fn revoke_enroll_token(store: &D1Store, who: &Principal, id: &str, now: UnixTime) -> Result<Reply, Problem> {
+    let change = D1Store::revoke_enroll_token(id, now.0);
+    if audit::record(store, who, &change, action::ENROLL_TOKEN_REVOKE, id, serde_json::json!({}), now).await? != 1 {
         return Err(Problem::not_found(format!("no live enrollment token {id}")));
     }
     Ok(Reply::json(200, &serde_json::json!({ "id": id, "revoked_at": now.0 })))
@@ -202,8 +211,9 @@ pub async fn revoke_enroll_token(store: &D1Store, id: &str, now: UnixTime) -> Re
 /// `POST /api/devices/{id}/revoke`: the device's certificate stops working at
 /// the edge within the catalog TTL (at once in this isolate), and it cannot
 /// re-enroll with the same key.
-pub async fn revoke_device(store: &D1Store, id: &str, now: UnixTime) -> Result<Reply, Problem> {
-    if !store.revoke_device(id, now.0).await.map_err(unavailable)? {
+pub async fn revoke_device(store: &D1Store, who: &Principal, id: &str, now: UnixTime) -> Result<Reply, Problem> {
+    let change = D1Store::revoke_device(id, now.0);
+    if audit::record(store, who, &change, action::DEVICE_REVOKE, id, serde_json::json!({}), now).await? != 1 {
         return Err(Problem::not_found(format!("no enrolled, unrevoked device {id}")));
     }
     catalog::invalidate();
@@ -264,7 +274,13 @@ pub async fn create_release(store: &D1Store, who: &Principal, body: &[u8], now: 
         approved_by: None,
         approved_at: None,
     };
-    if !store.insert_release(&row).await.map_err(unavailable)? {
+    let details = serde_json::json!({
+        "product": row.product,
+        "version": row.version,
+        "security_version": row.security_version,
+        "artifact_sha256": row.artifact_sha256,
+    });
+    if audit::record(store, who, &D1Store::insert_release(&row), action::RELEASE_CREATE, &row.id, details, now).await? != 1 {
         return Err(Problem::new(
             409,
             "release-exists",
@@ -321,7 +337,9 @@ pub async fn approve_release(store: &D1Store, who: &Principal, id: &str, now: Un
     if row.status != "pending" {
         return Err(Problem::new(409, "already-approved", "Conflict", format!("release {id} is already {}", row.status)));
     }
-    if !store.approve_release(id, &who.id, now.0).await.map_err(unavailable)? {
+    let change = D1Store::approve_release(id, &who.id, now.0);
+    let details = serde_json::json!({ "product": row.product, "version": row.version, "uploaded_by": row.uploaded_by });
+    if audit::record(store, who, &change, action::RELEASE_APPROVE, id, details, now).await? != 1 {
         return Err(Problem::new(409, "already-approved", "Conflict", format!("release {id} was approved concurrently")));
     }
     catalog::invalidate();
@@ -333,7 +351,7 @@ pub async fn approve_release(store: &D1Store, who: &Principal, id: &str, now: Un
 
 /// `POST /api/roots`: publishes root n+1 only if it verifies from root n (or,
 /// when no root exists yet, root v1 signed by a threshold of its own keys).
-pub async fn publish_root(store: &D1Store, body: &[u8], now: UnixTime) -> Result<Reply, Problem> {
+pub async fn publish_root(store: &D1Store, who: &Principal, body: &[u8], now: UnixTime) -> Result<Reply, Problem> {
     let envelope = parse_envelope(body)?;
     let next = match store.latest_root().await.map_err(unavailable)? {
         None => {
@@ -357,11 +375,11 @@ pub async fn publish_root(store: &D1Store, body: &[u8], now: UnixTime) -> Result
     next.check_fresh(now).map_err(|e| rejected("root", &e))?;
     let json = envelope.to_json();
     let root: &Root = next.root();
-    if !store
-        .insert_root(root.version, &json, &Sha256::digest(json.as_bytes()).to_hex(), root.expires.0, now.0)
-        .await
-        .map_err(unavailable)?
-    {
+    let sha = Sha256::digest(json.as_bytes()).to_hex();
+    let change = D1Store::insert_root(root.version, &json, &sha, root.expires.0, now.0);
+    let details = serde_json::json!({ "version": root.version, "expires": root.expires.0, "product": root.product, "sha256": sha });
+    let subject = format!("root-{}", root.version);
+    if audit::record(store, who, &change, action::ROOT_PUBLISH, &subject, details, now).await? != 1 {
         return Err(Problem::new(409, "root-exists", "Conflict", format!("root v{} was published concurrently", root.version)));
     }
     catalog::invalidate();

@@ -7,6 +7,7 @@
 //! canonical URL (no query), so every device shares one entry per artifact.
 
 use crate::admin::Principal;
+use crate::audit;
 use crate::reply::{Problem, Reply, IMMUTABLE};
 use crate::store::d1::D1Store;
 use updraft_core::byte_range::{parse_range, RangeRequest};
@@ -53,7 +54,7 @@ pub async fn upload(
     let key = sha.to_hex();
     if let Some(existing) = bucket.head(&key).await.map_err(r2_unavailable)? {
         // Content-addressed: the same digest is the same bytes. Idempotent.
-        store.record_artifact(&key, existing.size(), &who.id, now.0).await.map_err(|e| Problem::unavailable(e.to_string(), 5))?;
+        record(store, who, &key, existing.size(), now).await?;
         return Ok(Reply::json(200, &serde_json::json!({ "sha256": key, "length": existing.size(), "created": false })));
     }
     let body = req.inner().body().ok_or_else(|| Problem::bad_request("empty-artifact", "the request has no body"))?;
@@ -81,8 +82,15 @@ pub async fn upload(
         let _ = bucket.delete(&key).await;
         return Err(Problem::bad_request("artifact-length-mismatch", "stored length differs from Content-Length; nothing was kept"));
     }
-    store.record_artifact(&key, length, &who.id, now.0).await.map_err(|e| Problem::unavailable(e.to_string(), 5))?;
+    record(store, who, &key, length, now).await?;
     Ok(Reply::json(201, &serde_json::json!({ "sha256": key, "length": length, "created": true })))
+}
+
+/// Indexes the stored artifact and records the upload, the first time only
+/// (a repeated upload of the same bytes changes nothing and logs nothing).
+async fn record(store: &D1Store, who: &Principal, sha: &str, length: u64, now: UnixTime) -> Result<(), Problem> {
+    let change = D1Store::record_artifact(sha, length, &who.id, now.0);
+    audit::record(store, who, &change, audit::action::ARTIFACT_UPLOAD, sha, serde_json::json!({ "length": length }), now).await.map(|_| ())
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod artifacts;
+pub mod audit;
 pub mod catalog;
 pub mod device;
 pub mod handlers;
@@ -110,6 +111,10 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
     if let Access::Admin(roles) = access {
         let bootstrap = runtime::bootstrap_token(env);
         let who = admin::authorize(&store, header(req, "authorization").as_deref(), bootstrap.as_deref(), roles).await?;
+        if route == Route::AuditExport {
+            // Streamed: the stream owns its own handle on D1.
+            return audit::export(store).await.map(Answer::Response);
+        }
         return admin_route(req, env, &store, &who, route, now, now_ms).await.map(Answer::from);
     }
 
@@ -162,17 +167,21 @@ async fn admin_route(
     match route {
         Route::CreateApiToken => admin::create_api_token(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
         Route::ListApiTokens => admin::list_api_tokens(store).await,
-        Route::RevokeApiToken(id) => admin::revoke_api_token(store, &id, now).await,
+        Route::RevokeApiToken(id) => admin::revoke_api_token(store, who, &id, now).await,
         Route::CreateEnrollToken => admin::create_enroll_token(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
         Route::ListEnrollTokens => admin::list_enroll_tokens(store).await,
-        Route::RevokeEnrollToken(id) => admin::revoke_enroll_token(store, &id, now).await,
+        Route::RevokeEnrollToken(id) => admin::revoke_enroll_token(store, who, &id, now).await,
         Route::UploadArtifact(sha) => artifacts::upload(req, &bucket(env)?, store, who, &sha, now).await,
         Route::CreateRelease => admin::create_release(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now, now_ms).await,
         Route::ListReleases => admin::list_releases(store, now, now_ms).await,
         Route::GetRelease(id) => admin::get_release(store, &id, now, now_ms).await,
         Route::ApproveRelease(id) => admin::approve_release(store, who, &id, now).await,
-        Route::PublishRoot => admin::publish_root(store, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
-        Route::RevokeDevice(id) => admin::revoke_device(store, &id, now).await,
+        Route::PublishRoot => admin::publish_root(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
+        Route::RevokeDevice(id) => admin::revoke_device(store, who, &id, now).await,
+        Route::AuditLog => {
+            let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
+            audit::list(store, url.query().unwrap_or("")).await
+        }
         Route::DeviceReports(id) => {
             let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
             reports::list(store, &id, url.query().unwrap_or("")).await

@@ -47,6 +47,8 @@ pub enum Route {
     PublishRoot,
     RevokeDevice(String),
     DeviceReports(String),
+    AuditLog,
+    AuditExport,
 }
 
 use AdminRole::{Approver, Operator, Security, Uploader, Viewer};
@@ -97,6 +99,8 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["api", "roots"] => vec![("POST", Route::PublishRoot, admin(ADMIN_ONLY))],
         ["api", "devices", id, "revoke"] => vec![("POST", Route::RevokeDevice(parse_id(id)?), admin(&[Security]))],
         ["api", "devices", id, "reports"] => vec![("GET", Route::DeviceReports(parse_id(id)?), admin(READERS))],
+        ["api", "audit"] => vec![("GET", Route::AuditLog, admin(READERS))],
+        ["api", "audit", "export"] => vec![("GET", Route::AuditExport, admin(READERS))],
         _ => return None,
     })
 }
@@ -182,6 +186,19 @@ mod tests {
         assert_eq!(route("HEAD", "/api/devices/dev-1/reports"), Ok(Route::DeviceReports("dev-1".into())));
         assert_eq!(resolve("POST", "/api/devices/dev-1/reports").unwrap_err().status, 405);
         for bad in ["/api/devices/../reports", "/api/devices//reports", "/api/devices/dev%2F1/reports", "/api/devices/dev-1/reports/"] {
+            assert_eq!(route("GET", bad), Err(404), "{bad}");
+        }
+    }
+
+    #[test]
+    fn audit_log_is_read_by_every_admin_role_and_never_written_through_http() {
+        assert_eq!(resolve("GET", "/api/audit").unwrap(), (Route::AuditLog, Access::Admin(READERS)));
+        assert_eq!(resolve("GET", "/api/audit/export").unwrap(), (Route::AuditExport, Access::Admin(READERS)));
+        for method in ["POST", "PUT", "DELETE", "PATCH"] {
+            assert_eq!(resolve(method, "/api/audit").unwrap_err().status, 405);
+            assert_eq!(resolve(method, "/api/audit/export").unwrap_err().status, 405);
+        }
+        for bad in ["/api/audit/", "/api/audit/1", "/api/audit/export/x"] {
             assert_eq!(route("GET", bad), Err(404), "{bad}");
         }
     }

@@ -3,6 +3,7 @@
 use super::{RootStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use updraft_core::audit::AuditEntry;
 use updraft_core::report::{Event, HealthCounters, Report};
 use updraft_core::{Error, SecurityVersion, Sha256, UnixTime, Version};
 use worker::wasm_bindgen::JsValue;
@@ -10,6 +11,52 @@ use worker::D1Database;
 
 pub struct D1Store {
     db: D1Database,
+}
+
+/// One statement of an admin action: built by the `D1Store` functions that
+/// change state, then run with its audit entry by [`D1Store::apply_audited`].
+#[derive(Debug)]
+pub struct Change {
+    sql: &'static str,
+    args: Vec<JsValue>,
+}
+
+impl Change {
+    fn new(sql: &'static str, args: Vec<JsValue>) -> Self {
+        Change { sql, args }
+    }
+}
+
+/// Why an audited change was not applied.
+#[derive(Debug)]
+pub enum AppendError {
+    /// Another request appended to the audit log first; nothing was applied.
+    Conflict,
+    Store(StoreError),
+}
+
+/// The audit log's newest entry, as stored (unchecked text: the table may have been tampered with).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditHeadRow {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// A stored audit entry, column for column. Served as stored, not re-derived,
+/// so a verifier sees exactly what the table holds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub at: u64,
+    pub actor: String,
+    pub actor_name: String,
+    pub role: String,
+    pub action: String,
+    pub subject: String,
+    /// Canonical JSON text (`core::audit::canonical_json`).
+    pub details: String,
+    pub prev: String,
+    pub hash: String,
 }
 
 fn store_err(e: worker::Error) -> StoreError {
@@ -161,15 +208,12 @@ impl D1Store {
         Ok(row.map(|r| r.envelope))
     }
 
-    /// Inserts a root version; false if that version already exists.
-    pub async fn insert_root(&self, version: u64, envelope: &str, sha256: &str, expires: u64, now: u64) -> Result<bool, StoreError> {
-        let changed = self
-            .run(
-                "INSERT OR IGNORE INTO roots (version, envelope, sha256, expires, published_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                &[num(version), text(envelope), text(sha256), num(expires), num(now)],
-            )
-            .await?;
-        Ok(changed == 1)
+    /// Inserts a root version; changes nothing if that version already exists.
+    pub fn insert_root(version: u64, envelope: &str, sha256: &str, expires: u64, now: u64) -> Change {
+        Change::new(
+            "INSERT OR IGNORE INTO roots (version, envelope, sha256, expires, published_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![num(version), text(envelope), text(sha256), num(expires), num(now)],
+        )
     }
 
     // --- admin API tokens --------------------------------------------------
@@ -182,30 +226,29 @@ impl D1Store {
         .await
     }
 
-    pub async fn insert_api_token(&self, row: &ApiTokenRow, token_sha256: &str) -> Result<(), StoreError> {
-        self.run(
+    pub fn insert_api_token(row: &ApiTokenRow, token_sha256: &str) -> Change {
+        Change::new(
             "INSERT INTO api_tokens (id, name, role, token_sha256, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &[text(&row.id), text(&row.name), text(&row.role), text(token_sha256), num(row.created_at), text(&row.created_by)],
+            vec![text(&row.id), text(&row.name), text(&row.role), text(token_sha256), num(row.created_at), text(&row.created_by)],
         )
-        .await
-        .map(|_| ())
     }
 
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
         self.all("SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens ORDER BY created_at, id", &[]).await
     }
 
-    pub async fn revoke_api_token(&self, id: &str, now: u64) -> Result<bool, StoreError> {
-        Ok(self.run("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
+    /// Revokes a live API token; changes nothing if there is none with this id.
+    pub fn revoke_api_token(id: &str, now: u64) -> Change {
+        Change::new("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", vec![text(id), num(now)])
     }
 
     // --- enrollment tokens -------------------------------------------------
 
-    pub async fn insert_enroll_token(&self, row: &EnrollTokenRow, token_sha256: &str) -> Result<(), StoreError> {
-        self.run(
+    pub fn insert_enroll_token(row: &EnrollTokenRow, token_sha256: &str) -> Change {
+        Change::new(
             "INSERT INTO enroll_tokens (id, name, product, token_sha256, max_uses, uses, expires_at, created_at, created_by) \
              VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)",
-            &[
+            vec![
                 text(&row.id),
                 text(&row.name),
                 text(&row.product),
@@ -216,8 +259,6 @@ impl D1Store {
                 text(&row.created_by),
             ],
         )
-        .await
-        .map(|_| ())
     }
 
     pub async fn list_enroll_tokens(&self) -> Result<Vec<EnrollTokenRow>, StoreError> {
@@ -228,8 +269,9 @@ impl D1Store {
         .await
     }
 
-    pub async fn revoke_enroll_token(&self, id: &str, now: u64) -> Result<bool, StoreError> {
-        Ok(self.run("UPDATE enroll_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
+    /// Revokes a live enrollment token; changes nothing if there is none with this id.
+    pub fn revoke_enroll_token(id: &str, now: u64) -> Change {
+        Change::new("UPDATE enroll_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", vec![text(id), num(now)])
     }
 
     /// Atomically takes one use of a live token. `None` when the token is
@@ -284,9 +326,9 @@ impl D1Store {
         Ok(row.is_some())
     }
 
-    /// Marks a device revoked; false if it does not exist or already is.
-    pub async fn revoke_device(&self, id: &str, now: u64) -> Result<bool, StoreError> {
-        Ok(self.run("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), num(now)]).await? == 1)
+    /// Marks a device revoked; changes nothing if it does not exist or already is.
+    pub fn revoke_device(id: &str, now: u64) -> Change {
+        Change::new("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", vec![text(id), num(now)])
     }
 
     /// Whether a device was ever enrolled (revoked ones included).
@@ -374,13 +416,12 @@ impl D1Store {
 
     // --- artifacts ---------------------------------------------------------
 
-    pub async fn record_artifact(&self, sha256: &str, length: u64, by: &str, now: u64) -> Result<(), StoreError> {
-        self.run(
+    /// Indexes a stored artifact; changes nothing if it is indexed already.
+    pub fn record_artifact(sha256: &str, length: u64, by: &str, now: u64) -> Change {
+        Change::new(
             "INSERT OR IGNORE INTO artifacts (sha256, length, uploaded_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
-            &[text(sha256), num(length), num(now), text(by)],
+            vec![text(sha256), num(length), num(now), text(by)],
         )
-        .await
-        .map(|_| ())
     }
 
     pub async fn artifact_length(&self, sha256: &str) -> Result<Option<u64>, StoreError> {
@@ -393,26 +434,23 @@ impl D1Store {
     const RELEASE_COLUMNS: &'static str =
         "id, product, version, security_version, artifact_sha256, envelope, status, uploaded_by, uploaded_at, approved_by, approved_at";
 
-    /// Inserts a release; false if one with this id or product+version exists.
-    pub async fn insert_release(&self, r: &ReleaseRow) -> Result<bool, StoreError> {
-        let changed = self
-            .run(
-                "INSERT OR IGNORE INTO releases (id, product, version, security_version, artifact_sha256, envelope, status, uploaded_by, uploaded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                &[
-                    text(&r.id),
-                    text(&r.product),
-                    text(&r.version),
-                    num(r.security_version),
-                    text(&r.artifact_sha256),
-                    text(&r.envelope),
-                    text(&r.status),
-                    text(&r.uploaded_by),
-                    num(r.uploaded_at),
-                ],
-            )
-            .await?;
-        Ok(changed == 1)
+    /// Inserts a release; changes nothing if one with this id or product+version exists.
+    pub fn insert_release(r: &ReleaseRow) -> Change {
+        Change::new(
+            "INSERT OR IGNORE INTO releases (id, product, version, security_version, artifact_sha256, envelope, status, uploaded_by, uploaded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            vec![
+                text(&r.id),
+                text(&r.product),
+                text(&r.version),
+                num(r.security_version),
+                text(&r.artifact_sha256),
+                text(&r.envelope),
+                text(&r.status),
+                text(&r.uploaded_by),
+                num(r.uploaded_at),
+            ],
+        )
     }
 
     pub async fn list_releases(&self) -> Result<Vec<ReleaseRow>, StoreError> {
@@ -430,15 +468,80 @@ impl D1Store {
         self.all(&sql, &[]).await
     }
 
-    /// Approves a pending release; false if it was not pending.
-    pub async fn approve_release(&self, id: &str, by: &str, now: u64) -> Result<bool, StoreError> {
-        Ok(self
-            .run(
-                "UPDATE releases SET status = 'approved', approved_by = ?2, approved_at = ?3 WHERE id = ?1 AND status = 'pending'",
-                &[text(id), text(by), num(now)],
+    /// Approves a pending release; changes nothing if it is not pending.
+    pub fn approve_release(id: &str, by: &str, now: u64) -> Change {
+        Change::new(
+            "UPDATE releases SET status = 'approved', approved_by = ?2, approved_at = ?3 WHERE id = ?1 AND status = 'pending'",
+            vec![text(id), text(by), num(now)],
+        )
+    }
+
+    // --- audit log ---------------------------------------------------------
+
+    /// Runs an admin action's `change` and appends its audit `entry` in one
+    /// D1 batch, which D1 runs as one transaction
+    /// (<https://developers.cloudflare.com/d1/worker-api/d1-database/#batch>).
+    ///
+    /// The entry is inserted only if the change changed a row (`changes()`
+    /// is the previous statement's count on the batch's connection), so an
+    /// idempotent repeat (a re-upload, a second revoke) leaves no entry.
+    /// `entry.seq` was computed from the head read before: if another admin
+    /// request appended since, `seq` is taken, the PRIMARY KEY refuses the
+    /// insert, the whole batch rolls back (the change too) and this returns
+    /// [`AppendError::Conflict`] for the caller to retry from the new head.
+    /// A log that only ever grows by seq+1 makes that check sufficient: a
+    /// free `seq` means the head read is still the head.
+    /// Returns the number of rows the change changed.
+    pub async fn apply_audited(&self, change: &Change, entry: &AuditEntry) -> Result<u64, AppendError> {
+        let store = |e: worker::Error| AppendError::Store(store_err(e));
+        let change_stmt = self.db.prepare(change.sql).bind(&change.args).map_err(store)?;
+        let audit_stmt = self
+            .db
+            .prepare(
+                "INSERT INTO audit_log (seq, at, actor, actor_name, role, action, subject, details, prev, hash) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE changes() > 0",
             )
-            .await?
-            == 1)
+            .bind(&[
+                num(entry.seq),
+                num(entry.at.0),
+                text(&entry.actor),
+                text(&entry.actor_name),
+                text(&entry.role),
+                text(&entry.action),
+                text(&entry.subject),
+                text(&entry.details_json()),
+                text(&entry.prev.to_hex()),
+                text(&entry.hash.to_hex()),
+            ])
+            .map_err(store)?;
+        match self.db.batch(vec![change_stmt, audit_stmt]).await {
+            Ok(results) => {
+                let changed = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+                Ok(changed as u64)
+            }
+            Err(e) if e.to_string().contains("UNIQUE constraint failed: audit_log.") => Err(AppendError::Conflict),
+            Err(e) => Err(store(e)),
+        }
+    }
+
+    /// Runs a change without an audit entry (for changes that are not admin actions).
+    pub async fn apply(&self, change: &Change) -> Result<u64, StoreError> {
+        self.run(change.sql, &change.args).await
+    }
+
+    /// The newest entry's seq and hash, as stored (`None`: the log is empty).
+    pub async fn audit_head(&self) -> Result<Option<AuditHeadRow>, StoreError> {
+        self.first("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await
+    }
+
+    /// Entries with seq > `after_seq`, in seq order, at most `limit`.
+    pub async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        self.all(
+            "SELECT seq, at, actor, actor_name, role, action, subject, details, prev, hash FROM audit_log \
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            &[num(after_seq), num(u64::from(limit))],
+        )
+        .await
     }
 }
 
