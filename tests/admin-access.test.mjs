@@ -23,6 +23,8 @@ const ROUTES = [
   ['POST', '/api/roots', ['admin']],
   ['POST', '/api/devices/dev-00000000/revoke', ['security', 'admin']],
   ['GET', '/api/devices/dev-00000000/reports', ALL],
+  ['GET', '/api/audit', ALL],
+  ['GET', '/api/audit/export', ALL],
 ];
 
 let s;

@@ -6,7 +6,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | verification failed: bad or missing signatures, threshold not met, expired, out of scope, artifact mismatch |
+//! | 1 | verification failed: bad or missing signatures, threshold not met, expired, out of scope, artifact mismatch, a broken audit chain |
 //! | 2 | usage error: bad flags or argument values (clap's own code) |
 //! | 3 | input error: unreadable or malformed file, wrong kind of file or key |
 //! | 4 | output error: a file could not be written, or exists and `--force` was not given (also: no OS randomness for a new key) |
@@ -111,6 +111,9 @@ pub enum CliError {
     /// A verified document from the server that does not answer this request.
     #[error("{what}: {detail}")]
     RemoteRejected { what: String, detail: String, slug: &'static str },
+    /// The audit log's hash chain is broken at entry `seq` (edited, removed, reordered…).
+    #[error("{origin}: {detail}")]
+    AuditBroken { origin: String, slug: &'static str, seq: u64, detail: String },
 }
 
 impl CliError {
@@ -146,7 +149,8 @@ impl CliError {
             | CliError::DownloadMismatch { .. }
             | CliError::Rejected { .. }
             | CliError::RemoteVerification { .. }
-            | CliError::RemoteRejected { .. } => ExitClass::VerificationFailed,
+            | CliError::RemoteRejected { .. }
+            | CliError::AuditBroken { .. } => ExitClass::VerificationFailed,
             CliError::Usage(_) => ExitClass::Usage,
             CliError::Read { .. }
             | CliError::NotAnEnvelope { .. }
@@ -180,6 +184,7 @@ impl CliError {
             CliError::WrongInput { slug, .. }
             | CliError::Rejected { slug, .. }
             | CliError::RemoteRejected { slug, .. }
+            | CliError::AuditBroken { slug, .. }
             | CliError::Unreachable { slug, .. } => slug,
             CliError::PublicKeyGiven { .. } => "public-key-given",
             CliError::InvalidKeyFile { .. } => "invalid-key-file",
@@ -201,7 +206,8 @@ impl CliError {
             | CliError::Unreachable { .. }
             | CliError::BadResponse { .. }
             | CliError::RemoteVerification { .. }
-            | CliError::RemoteRejected { .. } => None,
+            | CliError::RemoteRejected { .. }
+            | CliError::AuditBroken { .. } => None,
             CliError::Verification { path, .. }
             | CliError::ArtifactMismatch { path, .. }
             | CliError::DownloadMismatch { path, .. }
@@ -221,6 +227,14 @@ impl CliError {
     pub fn problem(&self) -> Option<&ServerProblem> {
         match self {
             CliError::Refused(problem) | CliError::ServerFailed(problem) => Some(problem),
+            _ => None,
+        }
+    }
+
+    /// The first bad audit entry, when an audit log failed verification.
+    pub fn audit_seq(&self) -> Option<u64> {
+        match self {
+            CliError::AuditBroken { seq, .. } => Some(*seq),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 //! its outcome to output and an exit code (see `error.rs` for the table).
 
 mod artifact;
+mod audit;
 mod bundle;
 mod clock;
 mod device;
@@ -35,7 +36,8 @@ Exit codes:
   0  success
   1  verification failed: bad or missing signatures, threshold not met,
      expired, product out of scope, firmware length or SHA-256 mismatch
-     (also: a document the server sent does not verify)
+     (also: a document the server sent does not verify, or an audit log
+     whose hash chain is broken: the message names the first bad entry)
   2  usage error: bad flags or argument values, UPDRAFT_TOKEN not set
   3  input error: unreadable or malformed file, wrong kind of file or key
   4  output error: cannot write a file, or it exists and --force was not given
@@ -105,6 +107,9 @@ enum Command {
     /// Offline update bundles (USB, serial): create one, or inspect and verify one.
     #[command(subcommand, after_help = EXIT_CODES)]
     Bundle(bundle::BundleCommand),
+    /// The edge's hash-chained audit log: list it, export it, verify it.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +140,7 @@ fn run(command: Command, out: Output) -> Result<(), CliError> {
         Command::EnrollTokens(c) => tokens::run_enroll_tokens(c, out),
         Command::Device(c) => device::run(c, out),
         Command::Bundle(c) => bundle::run(c, out),
+        Command::Audit(c) => audit::run(c, out),
     }
 }
 

@@ -47,6 +47,9 @@ struct ErrorBody<'a> {
     /// `Retry-After` of a 429 or 503, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_s: Option<u64>,
+    /// The first bad entry of an audit log that failed verification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
 }
 
 impl Output {
@@ -77,12 +80,13 @@ impl Output {
             signatures: err.signers(),
             status: problem.map(|p| p.status),
             retry_after_s: problem.and_then(|p| p.retry_after_s),
+            seq: err.audit_seq(),
         };
         self.print_failure(error);
     }
 
     pub fn failure_parts(self, kind: &str, message: String, file: Option<&Path>, signatures: &[SignerReport]) {
-        self.print_failure(ErrorBody { kind, message, file, signatures, status: None, retry_after_s: None });
+        self.print_failure(ErrorBody { kind, message, file, signatures, status: None, retry_after_s: None, seq: None });
     }
 
     fn print_failure(self, error: ErrorBody<'_>) {
@@ -131,6 +135,21 @@ pub fn transfer_bar(out: Output, verb: &str, name: &str, total: u64, done: u64) 
     }
     bar.set_message(name.to_owned());
     bar.set_position(done);
+    Some(bar)
+}
+
+/// A counting progress bar on stderr (`exporting 1200/5000 entries`), under
+/// the same rules as [`transfer_bar`]. `total` 0 means unknown: a spinner.
+pub fn count_bar(out: Output, verb: &str, unit: &str, total: u64) -> Option<ProgressBar> {
+    if out.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = if total == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(total) };
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    let template = if total == 0 { format!("{verb} {{pos}} {unit} {{spinner}}") } else { format!("{verb} {{wide_bar}} {{pos}}/{{len}} {unit} ({{eta}})") };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
     Some(bar)
 }
 
