@@ -1,7 +1,8 @@
 //! # updraft-core
 //!
 //! Everything Updraft decides without I/O: the signed document formats, key
-//! handling, signature and root-chain verification, and (later) rollout policy.
+//! handling, signature and root-chain verification, and rollout policy
+//! ([`rollout`]: "does this device get this release now?").
 //!
 //! The crate never reads a clock, a file, the network or an entropy source.
 //! Time arrives as a [`UnixTime`] argument and key material as seeds, so the same
