@@ -221,7 +221,11 @@ fn for_each_line(path: &Path, reader: impl Read, mut f: impl FnMut(u64, Value) -
             return Ok(());
         }
         if line.len() as u64 > MAX_LINE_BYTES {
-            return Err(CliError::wrong_input(path, "line-too-long", format!("line {} is longer than {MAX_LINE_BYTES} bytes", position + 1)));
+            return Err(CliError::wrong_input(
+                path,
+                "line-too-long",
+                format!("line {} is longer than {MAX_LINE_BYTES} bytes", position + 1),
+            ));
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -294,8 +298,8 @@ fn export(args: &ExportArgs, out: Output) -> Result<(), CliError> {
         count = position;
         last_seq = value["seq"].as_u64().unwrap_or(last_seq);
         if chain_problem.is_none() {
-            let checked = entry_from_value(&origin, position, value)
-                .and_then(|entry| verifier.push(&entry).map_err(|e| broken(&origin, &e)));
+            let checked =
+                entry_from_value(&origin, position, value).and_then(|entry| verifier.push(&entry).map_err(|e| broken(&origin, &e)));
             if let Err(e) = checked {
                 chain_problem = Some(e.to_string());
             }
@@ -322,7 +326,13 @@ fn export(args: &ExportArgs, out: Output) -> Result<(), CliError> {
             Replace::Allowed => fs::rename(&partial, &args.out),
             Replace::Never => link_new(&partial, &args.out).and_then(|()| fs::remove_file(&partial)),
         };
-        moved.map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { CliError::OutputExists { path: args.out.clone() } } else { write_err(e) })?;
+        moved.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::OutputExists { path: args.out.clone() }
+            } else {
+                write_err(e)
+            }
+        })?;
         sync_dir(&parent_dir(&args.out));
         Ok(())
     });
@@ -336,7 +346,9 @@ fn export(args: &ExportArgs, out: Output) -> Result<(), CliError> {
         }
     }
     if let Some(problem) = &chain_problem {
-        warn(format!("the exported log does not verify: {problem} (the file holds what the server sent; `updraft audit verify --file` explains)"));
+        warn(format!(
+            "the exported log does not verify: {problem} (the file holds what the server sent; `updraft audit verify --file` explains)"
+        ));
     }
     let head = verifier.head();
     out.success(&Exported { file: args.out.clone(), entries: count, head, verified: chain_problem.is_none() });

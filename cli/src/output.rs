@@ -50,6 +50,9 @@ struct ErrorBody<'a> {
     /// The first bad entry of an audit log that failed verification.
     #[serde(skip_serializing_if = "Option::is_none")]
     seq: Option<u64>,
+    /// The campaign record `campaign status --watch` ended on (halted, cancelled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    campaign: Option<&'a serde_json::Value>,
 }
 
 impl Output {
@@ -81,12 +84,13 @@ impl Output {
             status: problem.map(|p| p.status),
             retry_after_s: problem.and_then(|p| p.retry_after_s),
             seq: err.audit_seq(),
+            campaign: err.campaign(),
         };
         self.print_failure(error);
     }
 
     pub fn failure_parts(self, kind: &str, message: String, file: Option<&Path>, signatures: &[SignerReport]) {
-        self.print_failure(ErrorBody { kind, message, file, signatures, status: None, retry_after_s: None, seq: None });
+        self.print_failure(ErrorBody { kind, message, file, signatures, status: None, retry_after_s: None, seq: None, campaign: None });
     }
 
     fn print_failure(self, error: ErrorBody<'_>) {
@@ -146,7 +150,11 @@ pub fn count_bar(out: Output, verb: &str, unit: &str, total: u64) -> Option<Prog
     }
     let bar = if total == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(total) };
     bar.set_draw_target(ProgressDrawTarget::stderr());
-    let template = if total == 0 { format!("{verb} {{pos}} {unit} {{spinner}}") } else { format!("{verb} {{wide_bar}} {{pos}}/{{len}} {unit} ({{eta}})") };
+    let template = if total == 0 {
+        format!("{verb} {{pos}} {unit} {{spinner}}")
+    } else {
+        format!("{verb} {{wide_bar}} {{pos}}/{{len}} {unit} ({{eta}})")
+    };
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
