@@ -210,6 +210,7 @@ fn for_each_line(path: &Path, reader: impl Read, mut f: impl FnMut(u64, Value) -
     let mut reader = BufReader::new(reader);
     let mut line = Vec::new();
     let mut position = 0u64;
+    let mut line_no = 0u64;
     loop {
         line.clear();
         let n = reader
@@ -220,19 +221,16 @@ fn for_each_line(path: &Path, reader: impl Read, mut f: impl FnMut(u64, Value) -
         if n == 0 {
             return Ok(());
         }
+        line_no += 1;
         if line.len() as u64 > MAX_LINE_BYTES {
-            return Err(CliError::wrong_input(
-                path,
-                "line-too-long",
-                format!("line {} is longer than {MAX_LINE_BYTES} bytes", position + 1),
-            ));
+            return Err(CliError::wrong_input(path, "line-too-long", format!("line {line_no} is longer than {MAX_LINE_BYTES} bytes")));
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         position += 1;
         let value: Value = serde_json::from_slice(&line).map_err(|e| {
-            CliError::wrong_input(path, "not-ndjson", format!("line {position} is not JSON ({e}); is this an `updraft audit export` file?"))
+            CliError::wrong_input(path, "not-ndjson", format!("line {line_no} is not JSON ({e}); is this an `updraft audit export` file?"))
         })?;
         f(position, value)?;
     }
@@ -312,6 +310,16 @@ fn export(args: &ExportArgs, out: Output) -> Result<(), CliError> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    // A read error here is the connection, not a file.
+    let result = result.map_err(|e| match e {
+        CliError::Read { source, .. } => CliError::Unreachable {
+            server: args.server.server.to_string(),
+            request: request.into(),
+            slug: "export-incomplete",
+            detail: format!("the export broke off after {count} entries ({source}); nothing was saved, run it again"),
+        },
+        other => other,
+    });
     let finished = result.and_then(|()| {
         file.sync_all().map_err(write_err)?;
         if last_seq < total {
