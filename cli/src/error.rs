@@ -6,7 +6,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | verification failed: bad or missing signatures, threshold not met, expired, out of scope, artifact mismatch, a broken audit chain |
+//! | 1 | verification failed: bad or missing signatures, threshold not met, expired, out of scope, artifact mismatch, a broken audit chain; a watched campaign that ended halted or cancelled |
 //! | 2 | usage error: bad flags or argument values (clap's own code) |
 //! | 3 | input error: unreadable or malformed file, wrong kind of file or key |
 //! | 4 | output error: a file could not be written, or exists and `--force` was not given (also: no OS randomness for a new key) |
@@ -114,6 +114,9 @@ pub enum CliError {
     /// The audit log's hash chain is broken at entry `seq` (edited, removed, reordered…).
     #[error("{origin}: {detail}")]
     AuditBroken { origin: String, slug: &'static str, seq: u64, detail: String },
+    /// `campaign status --watch` saw the campaign end halted or cancelled.
+    #[error("campaign {id} did not complete: {detail}")]
+    CampaignNotCompleted { id: String, slug: &'static str, detail: String, campaign: Box<serde_json::Value> },
 }
 
 impl CliError {
@@ -150,7 +153,8 @@ impl CliError {
             | CliError::Rejected { .. }
             | CliError::RemoteVerification { .. }
             | CliError::RemoteRejected { .. }
-            | CliError::AuditBroken { .. } => ExitClass::VerificationFailed,
+            | CliError::AuditBroken { .. }
+            | CliError::CampaignNotCompleted { .. } => ExitClass::VerificationFailed,
             CliError::Usage(_) => ExitClass::Usage,
             CliError::Read { .. }
             | CliError::NotAnEnvelope { .. }
@@ -185,6 +189,7 @@ impl CliError {
             | CliError::Rejected { slug, .. }
             | CliError::RemoteRejected { slug, .. }
             | CliError::AuditBroken { slug, .. }
+            | CliError::CampaignNotCompleted { slug, .. }
             | CliError::Unreachable { slug, .. } => slug,
             CliError::PublicKeyGiven { .. } => "public-key-given",
             CliError::InvalidKeyFile { .. } => "invalid-key-file",
@@ -207,7 +212,8 @@ impl CliError {
             | CliError::BadResponse { .. }
             | CliError::RemoteVerification { .. }
             | CliError::RemoteRejected { .. }
-            | CliError::AuditBroken { .. } => None,
+            | CliError::AuditBroken { .. }
+            | CliError::CampaignNotCompleted { .. } => None,
             CliError::Verification { path, .. }
             | CliError::ArtifactMismatch { path, .. }
             | CliError::DownloadMismatch { path, .. }
@@ -235,6 +241,14 @@ impl CliError {
     pub fn audit_seq(&self) -> Option<u64> {
         match self {
             CliError::AuditBroken { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
+    /// The campaign record a watch ended on, for `--json` failures.
+    pub fn campaign(&self) -> Option<&serde_json::Value> {
+        match self {
+            CliError::CampaignNotCompleted { campaign, .. } => Some(campaign),
             _ => None,
         }
     }

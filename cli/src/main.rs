@@ -8,6 +8,7 @@
 mod artifact;
 mod audit;
 mod bundle;
+mod campaign;
 mod clock;
 mod device;
 mod duration;
@@ -36,8 +37,10 @@ Exit codes:
   0  success
   1  verification failed: bad or missing signatures, threshold not met,
      expired, product out of scope, firmware length or SHA-256 mismatch
-     (also: a document the server sent does not verify, or an audit log
-     whose hash chain is broken: the message names the first bad entry)
+     (also: a document the server sent does not verify, an audit log
+     whose hash chain is broken: the message names the first bad entry, or
+     a campaign watched with `campaign status --watch` that ended halted
+     or cancelled)
   2  usage error: bad flags or argument values, UPDRAFT_TOKEN not set
   3  input error: unreadable or malformed file, wrong kind of file or key
   4  output error: cannot write a file, or it exists and --force was not given
@@ -110,6 +113,10 @@ enum Command {
     /// The edge's hash-chained audit log: list it, export it, verify it.
     #[command(subcommand, after_help = EXIT_CODES)]
     Audit(audit::AuditCommand),
+    /// Rollout campaigns: template, create, approve, start, pause, resume,
+    /// advance, cancel, rollback, list, status [--watch].
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Campaign(campaign::CampaignCommand),
 }
 
 fn main() -> ExitCode {
@@ -141,6 +148,7 @@ fn run(command: Command, out: Output) -> Result<(), CliError> {
         Command::Device(c) => device::run(c, out),
         Command::Bundle(c) => bundle::run(c, out),
         Command::Audit(c) => audit::run(c, out),
+        Command::Campaign(c) => campaign::run(c, out),
     }
 }
 

@@ -50,6 +50,9 @@ struct ErrorBody<'a> {
     /// The first bad entry of an audit log that failed verification.
     #[serde(skip_serializing_if = "Option::is_none")]
     seq: Option<u64>,
+    /// The campaign record `campaign status --watch` ended on (halted, cancelled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    campaign: Option<&'a serde_json::Value>,
 }
 
 impl Output {
@@ -81,12 +84,13 @@ impl Output {
             status: problem.map(|p| p.status),
             retry_after_s: problem.and_then(|p| p.retry_after_s),
             seq: err.audit_seq(),
+            campaign: err.campaign(),
         };
         self.print_failure(error);
     }
 
     pub fn failure_parts(self, kind: &str, message: String, file: Option<&Path>, signatures: &[SignerReport]) {
-        self.print_failure(ErrorBody { kind, message, file, signatures, status: None, retry_after_s: None, seq: None });
+        self.print_failure(ErrorBody { kind, message, file, signatures, status: None, retry_after_s: None, seq: None, campaign: None });
     }
 
     fn print_failure(self, error: ErrorBody<'_>) {
