@@ -45,6 +45,15 @@ impl Identity {
         Ok(key)
     }
 
+    /// Saves a key made elsewhere (the simulator's reproducible keys), 0600.
+    pub fn install_key(dir: &Path, key: &SigningKey) -> Result<(), AgentError> {
+        std::fs::create_dir_all(dir).map_err(|e| AgentError::io("cannot create", dir, e))?;
+        let path = Self::key_path(dir);
+        let json = serde_json::to_vec_pretty(&SigningKeyFile::from_key(key))
+            .map_err(|e| AgentError::io("cannot encode", &path, std::io::Error::other(e)))?;
+        write_private(&path, &json).map_err(|e| AgentError::io("cannot write", &path, e))
+    }
+
     /// The saved certificate, if it still verifies for this key and hardware.
     pub fn load(dir: &Path, trust: &Trust, hardware_id: &HardwareId, now: UnixTime) -> Result<Option<Identity>, AgentError> {
         let key = Self::load_or_create_key(dir)?;

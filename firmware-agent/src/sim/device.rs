@@ -40,6 +40,11 @@ pub struct FleetSettings {
     /// Factor applied to the signed `poll_after_s` before the cap.
     pub time_scale: f64,
     pub bad_boot_rate: f64,
+    /// `--key-seed`: device keys derived from this seed and the index, so a
+    /// fleet's device ids (and with them cohorts and health verdicts) repeat
+    /// from run to run. For tests and demos only: anyone knowing the seed
+    /// knows the keys.
+    pub key_seed: Option<u64>,
 }
 
 pub struct SimDevice {
@@ -149,6 +154,14 @@ impl SimDevice {
         if !dir.join("state").join("boot.env").exists() {
             let a = slots.join("slot-a.img");
             crate::durable::write_atomic(&a, factory_image).map_err(|e| AgentError::io("cannot write", &a, e))?;
+        }
+        if let Some(seed) = settings.key_seed {
+            let identity = dir.join("state").join("identity");
+            if !crate::identity::Identity::key_path(&identity).exists() {
+                let material = [b"updraft-sim-device-key".as_slice(), &seed.to_be_bytes(), &(index as u64).to_be_bytes()].concat();
+                let key = updraft_core::SigningKey::from_seed(*updraft_core::Sha256::digest(&material).as_bytes());
+                crate::identity::Identity::install_key(&identity, &key)?;
+            }
         }
         let token_file = match token {
             Some(t) => {
@@ -364,7 +377,25 @@ mod tests {
             poll_cap: Duration::from_secs(5),
             time_scale: 1.0,
             bad_boot_rate: 0.0,
+            key_seed: None,
         }
+    }
+
+    #[test]
+    fn a_key_seed_gives_each_device_the_same_key_every_run() {
+        let root = tempfile::tempdir().unwrap();
+        let mut with_seed = settings();
+        with_seed.key_seed = Some(7);
+        let traits = || Traits { serial: "sim-1".into(), tz: "America/Chicago", battery: None, flaky_network: 0.0 };
+        let key_of = |dir: &std::path::Path| std::fs::read(dir.join("state/identity/device.key")).unwrap();
+        let a = root.path().join("a");
+        let b = root.path().join("b");
+        let c = root.path().join("c");
+        SimDevice::prepare(3, a.clone(), &with_seed, traits(), SplitMix64::new(1), None, b"f").unwrap();
+        SimDevice::prepare(3, b.clone(), &with_seed, traits(), SplitMix64::new(1), None, b"f").unwrap();
+        SimDevice::prepare(4, c.clone(), &with_seed, traits(), SplitMix64::new(1), None, b"f").unwrap();
+        assert_eq!(key_of(&a), key_of(&b), "same seed and index, same key");
+        assert_ne!(key_of(&a), key_of(&c), "another index, another key");
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub struct SimArgs {
     /// Seed of the trait assignments (zones, batteries) [default: random, printed].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Derive device keys from this seed (reproducible device ids, cohorts and
+    /// health verdicts; tests and demos only — the keys are guessable).
+    #[arg(long, value_name = "SEED")]
+    pub key_seed: Option<u64>,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -243,6 +247,7 @@ pub fn simulate(args: &SimArgs) -> Result<summary::Summary, AgentError> {
         poll_cap: Duration::from_secs(args.poll_s),
         time_scale: args.time_scale,
         bad_boot_rate: args.bad_boot_rate,
+        key_seed: args.key_seed,
     };
     eprintln!("simulate: {devices} devices on {threads} threads, seed {seed}, in {}", root.display());
     if let Some(limit) = raise_open_files_limit() {
