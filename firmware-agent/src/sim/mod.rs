@@ -210,10 +210,31 @@ pub enum StopReason {
     UntilVersion,
     Duration,
     MaxSeconds,
+    /// SIGINT or SIGTERM: stop, deliver queued reports, print the summary.
+    Interrupted,
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C (or a test's SIGINT) ends the run cleanly instead of killing it
+/// with reports still queued and no summary.
+fn catch_interrupts() {
+    let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
 }
 
 /// `firmware-agent simulate`: runs the fleet and prints the summary.
 pub fn run(args: SimArgs) -> Result<(), AgentError> {
+    catch_interrupts();
     let summary = simulate(&args)?;
     summary.print(args.json);
     Ok(())
@@ -302,6 +323,9 @@ fn watch(args: &SimArgs, started: Instant, stats: &Stats) -> StopReason {
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let elapsed = started.elapsed();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return StopReason::Interrupted;
+        }
         if elapsed >= Duration::from_secs(args.max_seconds) {
             return StopReason::MaxSeconds;
         }

@@ -29,6 +29,7 @@ pub fn reason_text(reason: StopReason) -> &'static str {
         StopReason::UntilVersion => "every device reached the target version or gave up on it",
         StopReason::Duration => "--duration-s elapsed",
         StopReason::MaxSeconds => "--max-seconds elapsed",
+        StopReason::Interrupted => "interrupted (SIGINT/SIGTERM)",
     }
 }
 
