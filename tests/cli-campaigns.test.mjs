@@ -182,6 +182,19 @@ test('status --watch exits 0 once the campaign completes', async () => {
   assert.match(watched.stderr, /running, wave 0 \(half\)/, 'progress lines go to stderr when it is not a terminal');
 });
 
+test('the creator cannot approve their own campaign, whatever their role', async () => {
+  // `admin` may call every route, so only the two-person rule stands in its way.
+  const id = cli(['--json', 'campaign', 'create', '--spec', specFile('acme self-approved')], 'admin').json().id;
+  const own = cli(['--json', 'campaign', 'approve', id], 'admin');
+  assert.equal(own.code, 5, own.stdout);
+  assert.equal(own.json().error.type, 'two-person-rule');
+  assert.equal(own.json().error.status, 403);
+  const other = cli(['--json', 'campaign', 'approve', id], 'approver');
+  assert.equal(other.code, 0, other.stdout + other.stderr);
+  assert.equal(other.json().state.state, 'approved');
+  assert.equal(cli(['--json', 'campaign', 'cancel', id, '--yes'], 'operator').json().state.state, 'cancelled');
+});
+
 test('rollback needs --yes without a terminal, then halts with rollback ordered', async () => {
   const path = specFile('acme rollback');
   const id = cli(['--json', 'campaign', 'create', '--spec', path], 'operator').json().id;
