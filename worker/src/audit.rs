@@ -6,7 +6,7 @@
 //! the change and the insert in one D1 batch ([`D1Store::apply_audited`]). A
 //! concurrent append takes the same seq first; the PRIMARY KEY refuses ours,
 //! the batch rolls back (the change with it) and we retry from the new head,
-//! a few times before answering 503. So the log never forks, an action is
+//! a few times, with a short random backoff, before answering 503. So the log never forks, an action is
 //! never applied without its entry, and an entry is never written for an
 //! action that changed nothing.
 //!
@@ -41,7 +41,7 @@ pub mod action {
 
 /// Appends tried before giving up with a 503 (each conflict means another
 /// admin action landed in between, so more than a few is pathological).
-pub const MAX_APPEND_ATTEMPTS: u32 = 4;
+pub const MAX_APPEND_ATTEMPTS: u32 = 6;
 
 /// Rows read from D1 per query while exporting: bounded memory per chunk
 /// (an entry is at most a few KiB, see `core::audit` limits).
@@ -68,7 +68,10 @@ pub async fn record(
 ) -> Result<u64, Problem> {
     let event = AuditEvent::new(&who.id, &who.name, who.role.as_str(), action, subject, details)
         .map_err(|e| Problem::internal(format!("audit entry for {action}: {e}")))?;
-    for _ in 0..MAX_APPEND_ATTEMPTS {
+    for attempt in 0..MAX_APPEND_ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt).await;
+        }
         let head = match store.audit_head().await.map_err(unavailable)? {
             None => ChainHead::GENESIS,
             Some(row) => ChainHead {
@@ -92,6 +95,13 @@ pub async fn record(
         format!("the audit log is busy (other admin actions were recorded at the same time {MAX_APPEND_ATTEMPTS} times); nothing was changed, retry"),
         1,
     ))
+}
+
+/// Waits 5 to 40 ms (random) times the attempt number before a retry, so
+/// requests that collided do not collide again in lockstep.
+async fn backoff(attempt: u32) {
+    let jitter = crate::runtime::random_bytes::<1>().map_or(0, |b| u64::from(b[0]) % 36);
+    worker::Delay::from(std::time::Duration::from_millis((5 + jitter) * u64::from(attempt))).await;
 }
 
 /// An entry as served: the stored columns, `details` as JSON. Field for field
