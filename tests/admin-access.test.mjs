@@ -25,6 +25,19 @@ const ROUTES = [
   ['GET', '/api/devices/dev-00000000/reports', ALL],
   ['GET', '/api/audit', ALL],
   ['GET', '/api/audit/export', ALL],
+  ['POST', '/api/campaigns', ['operator', 'admin']],
+  ['GET', '/api/campaigns', ALL],
+  ['GET', '/api/campaigns/cmp-00000000', ALL],
+  ['GET', '/api/campaigns/cmp-00000000/series', ALL],
+  ['POST', '/api/campaigns/cmp-00000000/approve', ['approver', 'admin']],
+  ['POST', '/api/campaigns/cmp-00000000/start', ['operator', 'admin']],
+  ['POST', '/api/campaigns/cmp-00000000/pause', ['operator', 'admin']],
+  ['POST', '/api/campaigns/cmp-00000000/resume', ['operator', 'admin']],
+  ['POST', '/api/campaigns/cmp-00000000/advance', ['operator', 'admin']],
+  ['POST', '/api/campaigns/cmp-00000000/cancel', ['operator', 'admin']],
+  ['POST', '/api/campaigns/cmp-00000000/rollback', ['operator', 'admin']],
+  ['POST', '/api/campaigns/tick', ['admin']],
+  ['GET', '/api/fleet', ALL],
 ];
 
 let s;

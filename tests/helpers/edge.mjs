@@ -40,8 +40,8 @@ export function edgeSecrets(edgeKeyPath) {
 }
 
 /**
- * Starts the edge with the bindings of wrangler.toml (D1, R2, rate limits,
- * vars), fresh in-memory state, on 127.0.0.1 and a free port.
+ * Starts the edge with the bindings of wrangler.toml (D1, R2, Durable
+ * Objects, rate limits, vars), fresh in-memory state, on 127.0.0.1 and a free port.
  * Options: bindings (extra vars/secrets, e.g. from edgeSecrets()), unlimited
  * (rate limits raised out of the way).
  * Returns { url, mf, db, fetch(path, init), stop() }.
@@ -58,6 +58,8 @@ export async function startEdge({ bindings = {}, unlimited = false } = {}) {
     compatibilityFlags: workerOptions.compatibilityFlags,
     d1Databases: { DB: `updraft-test-${suite}` },
     r2Buckets: { ARTIFACTS: `updraft-artifacts-${suite}` },
+    // The campaigns' Durable Object (SQLite-backed), exported by the built bundle.
+    durableObjects: workerOptions.durableObjects,
     // `unlimited`: suites that run hundreds of devices from one IP raise every
     // limit (the limits themselves are tested in request-hygiene).
     ratelimits: unlimited

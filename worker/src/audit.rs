@@ -37,6 +37,20 @@ pub mod action {
     pub const RELEASE_APPROVE: &str = "release.approve";
     pub const ROOT_PUBLISH: &str = "root.publish";
     pub const DEVICE_REVOKE: &str = "device.revoke";
+    pub const CAMPAIGN_CREATE: &str = "campaign.create";
+    pub const CAMPAIGN_APPROVE: &str = "campaign.approve";
+    pub const CAMPAIGN_START: &str = "campaign.start";
+    pub const CAMPAIGN_PAUSE: &str = "campaign.pause";
+    pub const CAMPAIGN_RESUME: &str = "campaign.resume";
+    pub const CAMPAIGN_ADVANCE: &str = "campaign.advance";
+    pub const CAMPAIGN_CANCEL: &str = "campaign.cancel";
+    pub const CAMPAIGN_ROLLBACK: &str = "campaign.rollback";
+    /// A change the tick made: every wave passed.
+    pub const CAMPAIGN_COMPLETE: &str = "campaign.complete";
+    /// A change the tick made: a gate failed.
+    pub const CAMPAIGN_HALT: &str = "campaign.halt";
+    /// An action core added after this list (kept recordable, never silent).
+    pub const CAMPAIGN_ACTION: &str = "campaign.action";
 }
 
 /// Appends tried before giving up with a 503 (each conflict means another

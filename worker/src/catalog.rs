@@ -1,18 +1,20 @@
 //! The hot-path catalog, held in isolate memory (DESIGN §5).
 //!
 //! A warm update check reads no storage: the current root, the approved
-//! releases (already verified) and the revoked-device deny list are loaded
-//! from D1 at most once per [`TTL_MS`] per isolate. A change therefore takes
+//! releases (already verified), the live campaigns (every state but draft,
+//! with their parsed spec, state, release and pace) and the revoked-device
+//! deny list are loaded from D1 at most once per [`TTL_MS`] per isolate. A change therefore takes
 //! effect everywhere within the TTL; writes in this isolate invalidate it at once.
 
 use crate::reply::Problem;
 use crate::store::d1::D1Store;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::rc::Rc;
 use updraft_core::dsse::Envelope;
 use updraft_core::release::ReleaseManifest;
-use updraft_core::rollout::Offerable;
+use updraft_core::rollout::{ActiveCampaign, CampaignSpec, CampaignState, Offerable};
 use updraft_core::root::TrustedRoot;
 use updraft_core::UnixTime;
 
@@ -35,7 +37,14 @@ impl Offerable for CatalogRelease {
 pub struct Catalog {
     pub root: TrustedRoot,
     pub root_envelope: Envelope,
-    pub releases: Vec<CatalogRelease>,
+    pub releases: Vec<Rc<CatalogRelease>>,
+    /// Every campaign but drafts, as `core::rollout::decide` takes them.
+    /// Halted and cancelled ones stay: they keep their product out of the
+    /// baseline (only campaigns offer once a product has one), and a halted
+    /// campaign with rollback still orders devices back.
+    pub campaigns: Vec<ActiveCampaign<Rc<CatalogRelease>>>,
+    /// Starts per minute of each campaign (by id) until the next tick.
+    pub paces: HashMap<String, u32>,
     pub revoked_devices: HashSet<String>,
     /// Revocation list sequence (the revocation issue raises it).
     pub revocation_seq: u64,
@@ -79,9 +88,22 @@ async fn load(store: &D1Store, now: UnixTime, now_ms: u64) -> Result<Catalog, Pr
         let Ok(envelope) = Envelope::from_slice(row.envelope.as_bytes()) else { continue };
         // A release that no longer verifies (rotated keys, expiry) is not offered.
         if let Ok(manifest) = root.verify::<ReleaseManifest>(&envelope, now) {
-            releases.push(CatalogRelease { id: row.id, manifest, envelope });
+            releases.push(Rc::new(CatalogRelease { id: row.id, manifest, envelope }));
         }
     }
+    let mut campaigns = Vec::new();
+    let mut paces = HashMap::new();
+    for row in store.live_campaigns().await.map_err(unavailable)? {
+        // Stored rows were validated on the way in; a campaign whose release
+        // no longer verifies (or is unreadable) offers nothing.
+        let (Ok(spec), Ok(state)) = (serde_json::from_str::<CampaignSpec>(&row.spec), serde_json::from_str::<CampaignState>(&row.state))
+        else {
+            continue;
+        };
+        let Some(release) = releases.iter().find(|r| r.id == row.release_id) else { continue };
+        paces.insert(row.id.clone(), u32::try_from(row.pace).unwrap_or(u32::MAX));
+        campaigns.push(ActiveCampaign { id: row.id, spec, state, release: release.clone() });
+    }
     let revoked_devices = store.revoked_device_ids().await.map_err(unavailable)?.into_iter().collect();
-    Ok(Catalog { root, root_envelope, releases, revoked_devices, revocation_seq: 0, loaded_ms: now_ms })
+    Ok(Catalog { root, root_envelope, releases, campaigns, paces, revoked_devices, revocation_seq: 0, loaded_ms: now_ms })
 }

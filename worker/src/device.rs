@@ -1,8 +1,11 @@
 //! Device endpoints: enrollment and the signed update check (DESIGN §3).
 
+use crate::budget_object::{BudgetAnswer, BudgetClient, BudgetRequest};
+use crate::catalog::CatalogRelease;
 use crate::catalog::{self, Catalog};
 use crate::reply::{Problem, Reply, NO_STORE};
 use crate::store::d1::D1Store;
+use crate::store::d1::SeriesRow;
 use crate::webcrypto::{self, EdgeSigner};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -12,9 +15,10 @@ use updraft_core::device_cert::DeviceCertificate;
 use updraft_core::directive::{Action, Directive};
 use updraft_core::download::download_path;
 use updraft_core::protocol::{self, CheckRequest, EnrollRequest, EnrollResponse, MAX_DEVICE_BODY_BYTES};
-use updraft_core::rollout::{decide_offer, DeviceFacts};
+use updraft_core::rollout::{decide, decide_offer, CampaignState, Country, Decision, DeviceFacts, UpdateAttempt, UsState};
 use updraft_core::{Error, Sha256, SigningKey, UnixTime};
 use web_sys::CryptoKey;
+use worker::Env;
 
 /// How long a device certificate is valid. Devices re-enroll before expiry.
 pub const CERT_LIFETIME_S: u64 = 2 * 365 * 86_400;
@@ -40,7 +44,14 @@ pub fn device_problem(e: &Error) -> Problem {
 }
 
 /// `POST /v1/enroll`
-pub async fn enroll(store: &D1Store, body: &[u8], edge: &EdgeSigner, now: UnixTime, now_ms: u64) -> Result<Reply, Problem> {
+pub async fn enroll(
+    store: &D1Store,
+    body: &[u8],
+    edge: &EdgeSigner,
+    now: UnixTime,
+    now_ms: u64,
+    location: &RequestLocation,
+) -> Result<Reply, Problem> {
     let request: EnrollRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
     let public_key = request.validate().map_err(|e| device_problem(&e))?;
     let unavailable = |e: crate::store::StoreError| Problem::unavailable(e.to_string(), 5);
@@ -73,6 +84,15 @@ pub async fn enroll(store: &D1Store, body: &[u8], edge: &EdgeSigner, now: UnixTi
     if !fresh {
         return Err(revoked_enrollment(&device_id));
     }
+    // For the fleet distribution by region; a failure here must not lose the enrollment.
+    let _ = store
+        .set_device_location(
+            device_id.as_str(),
+            location.us_state.as_ref().map(UsState::as_str),
+            location.country.as_ref().map(Country::as_str),
+            location.timezone.as_deref(),
+        )
+        .await;
     let product = updraft_core::ProductName::parse(&token.product).map_err(|e| Problem::internal(format!("stored token product: {e}")))?;
     let cert = DeviceCertificate {
         device_id: device_id.clone(),
@@ -199,33 +219,59 @@ pub async fn authenticate(
     Ok(verified.cert.clone())
 }
 
+/// Where a request comes from, as `request.cf` says (`regionCode`,
+/// `country`, `timezone`). Read from the request itself: no storage.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLocation {
+    /// Set for U.S. requests only (Cloudflare's `regionCode` is the state there).
+    pub us_state: Option<UsState>,
+    pub country: Option<Country>,
+    /// IANA zone of the client's location: the edge time zone of `decide`.
+    pub timezone: Option<String>,
+}
+
+impl RequestLocation {
+    /// From `request.cf`'s raw strings (any may be missing).
+    pub fn from_cf(region_code: Option<&str>, country: Option<&str>, timezone: Option<&str>) -> Self {
+        let country = country.and_then(|c| Country::parse(c).ok());
+        let us_state = match (country, region_code) {
+            (Some(c), Some(code)) if c.as_str() == "US" => UsState::parse(code).ok(),
+            _ => None,
+        };
+        let timezone = timezone.filter(|t| !t.is_empty() && t.len() <= 64).map(str::to_owned);
+        RequestLocation { us_state, country, timezone }
+    }
+}
+
 /// Inputs of a check that come from the runtime rather than the request.
 pub struct CheckContext<'a> {
     pub edge: &'a EdgeSigner,
     pub download_secret: &'a [u8],
     pub poll_after_s: u64,
     pub now: UnixTime,
+    pub location: &'a RequestLocation,
+    /// Bindings: the campaigns' Durable Objects (only touched for an offer or a rollback).
+    pub env: &'a Env,
+    /// D1, written only when an update starts (the campaign's series).
+    pub store: &'a D1Store,
 }
 
 /// `POST /v1/check`: answers with a signed directive, even when there is nothing to do.
+///
+/// The decision is `core::rollout::decide`'s. A check that ends in "no
+/// update" reads and writes no storage: facts come from the certificate, the
+/// body and `request.cf`; campaigns from the isolate catalog. Only an offer
+/// (to take a budget slot in the campaign's Durable Object) or a device
+/// running a release whose campaign was halted with rollback (to read its
+/// attempt) goes further.
+///
+/// Device tags: certificates carry none yet, so selectors with tags match
+/// only staging devices named in `selector.device_ids`.
 pub async fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &CheckContext<'_>) -> Result<Reply, Problem> {
     let request: CheckRequest = protocol::parse_body(body, MAX_DEVICE_BODY_BYTES).map_err(|e| device_problem(&e))?;
     request.validate().map_err(|e| device_problem(&e))?;
     ensure_edge_key_in_root(cat, &ctx.edge.key)?;
-    let facts = DeviceFacts::new(&cert.device_id, &cert.product, &cert.hardware_id, &request);
-    let action = match decide_offer(&facts, &cat.releases, None) {
-        Ok(release) => Action::Update {
-            release: release.envelope.clone(),
-            campaign_id: "default".into(),
-            download_url: download_path(
-                ctx.download_secret,
-                &release.manifest.artifact.sha256,
-                ctx.now.plus_secs(DOWNLOAD_LINK_LIFETIME_S),
-            ),
-            deadline: ctx.now.plus_secs(UPDATE_DEADLINE_S),
-        },
-        Err(_) => Action::None,
-    };
+    let (action, poll_after_s) = campaign_action(cat, cert, &request, ctx).await?;
     let directive = Directive {
         device_id: cert.device_id.clone(),
         nonce: request.nonce,
@@ -233,8 +279,106 @@ pub async fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &C
         expires: ctx.now.plus_secs(DIRECTIVE_LIFETIME_S),
         root_version: cat.root.version(),
         revocation_seq: cat.revocation_seq,
-        poll_after_s: ctx.poll_after_s,
+        poll_after_s,
         action,
     };
     Ok(Reply::raw_json(200, ctx.edge.sign(&directive).await?.to_json().into_bytes()).with_header("cache-control", NO_STORE))
+}
+
+fn budget_problem(campaign_id: &str, e: &worker::Error) -> Problem {
+    Problem::unavailable(format!("campaign {campaign_id}: its budget object is unreachable: {e}"), 30)
+}
+
+fn update_action(ctx: &CheckContext<'_>, release: &CatalogRelease, campaign_id: &str, deadline: UnixTime) -> Action {
+    Action::Update {
+        release: release.envelope.clone(),
+        campaign_id: campaign_id.to_owned(),
+        download_url: download_path(ctx.download_secret, &release.manifest.artifact.sha256, ctx.now.plus_secs(DOWNLOAD_LINK_LIFETIME_S)),
+        deadline,
+    }
+}
+
+/// The action for this device and the signed backoff to go with it.
+async fn campaign_action(
+    cat: &Catalog,
+    cert: &DeviceCertificate,
+    request: &CheckRequest,
+    ctx: &CheckContext<'_>,
+) -> Result<(Action, u64), Problem> {
+    let now = ctx.now;
+    let edge_tz = ctx.location.timezone.as_deref();
+    // The attempts `decide` needs, learned from the campaigns' objects only
+    // where they matter: a device on a release whose campaign orders rollback.
+    let mut attempts: Vec<UpdateAttempt> = Vec::new();
+    for c in &cat.campaigns {
+        let rollback_ordered = matches!(c.state, CampaignState::Halted { rollback: true, .. });
+        if rollback_ordered && c.release.manifest.product == cert.product && c.release.manifest.artifact.sha256 == request.current.sha256 {
+            let client = BudgetClient::for_campaign(ctx.env, &c.id).map_err(|e| budget_problem(&c.id, &e))?;
+            let answer = client.call(&BudgetRequest::Attempt { device_id: cert.device_id.to_string() }).await;
+            if let BudgetAnswer::Attempt { attempt: Some(a) } = answer.map_err(|e| budget_problem(&c.id, &e))? {
+                attempts.push(a.to_update_attempt(&c.id));
+            }
+        }
+    }
+    // Each round either answers or learns one more finished attempt, so
+    // there are at most as many rounds as campaigns, plus one.
+    for _ in 0..=cat.campaigns.len() {
+        let facts = DeviceFacts {
+            tags: &[],
+            us_state: ctx.location.us_state,
+            country: ctx.location.country,
+            attempts: &attempts,
+            ..DeviceFacts::new(&cert.device_id, &cert.product, &cert.hardware_id, request)
+        };
+        let offer = match decide(&facts, &cat.campaigns, None, now, edge_tz) {
+            Decision::NoCampaign => {
+                let action = match decide_offer(&facts, &cat.releases, None) {
+                    Ok(release) => update_action(ctx, release, "default", now.plus_secs(UPDATE_DEADLINE_S)),
+                    Err(_) => Action::None,
+                };
+                return Ok((action, ctx.poll_after_s));
+            }
+            Decision::Rollback { campaign_id, to_sha256 } => {
+                let reason = format!("campaign {campaign_id} was halted and ordered its release rolled back");
+                return Ok((Action::Rollback { to_sha256, reason }, ctx.poll_after_s));
+            }
+            Decision::NotYet { .. } | Decision::Nothing => return Ok((Action::None, ctx.poll_after_s)),
+            Decision::Offer(offer) => offer,
+        };
+        let c = offer.campaign;
+        let client = BudgetClient::for_campaign(ctx.env, &c.id).map_err(|e| budget_problem(&c.id, &e))?;
+        let start = BudgetRequest::Start {
+            device_id: cert.device_id.to_string(),
+            wave: offer.wave,
+            from_sha256: request.current.sha256,
+            now,
+            budgets: c.spec.budgets,
+            pace: cat.paces.get(&c.id).copied().unwrap_or(c.spec.budgets.max_starts_per_minute),
+            deadline_s: c.spec.deadline_s,
+        };
+        match client.call(&start).await.map_err(|e| budget_problem(&c.id, &e))? {
+            BudgetAnswer::Started { attempt, first_offer } => {
+                let add = SeriesRow { offered: u64::from(first_offer), started: 1, ..SeriesRow::default() };
+                // The series is for people; a lost increment must not lose the offer.
+                let _ = ctx.store.add_to_series(&c.id, now.secs() / 60, &add).await;
+                let deadline = attempt.started_at.plus_secs(c.spec.deadline_s);
+                return Ok((update_action(ctx, &c.release, &c.id, deadline), ctx.poll_after_s));
+            }
+            BudgetAnswer::Resumed { attempt } => {
+                let deadline = attempt.started_at.plus_secs(c.spec.deadline_s);
+                return Ok((update_action(ctx, &c.release, &c.id, deadline), ctx.poll_after_s));
+            }
+            BudgetAnswer::OverBudget { retry_after_s, first_offer } => {
+                if first_offer {
+                    let add = SeriesRow { offered: 1, ..SeriesRow::default() };
+                    let _ = ctx.store.add_to_series(&c.id, now.secs() / 60, &add).await;
+                }
+                // A signed backoff: the device asks again when a slot may be free.
+                return Ok((Action::None, retry_after_s.clamp(1, ctx.poll_after_s.max(1))));
+            }
+            BudgetAnswer::AlreadyFinished { attempt } => attempts.push(attempt.to_update_attempt(&c.id)),
+            other => return Err(Problem::internal(format!("campaign {}: unexpected budget answer {other:?}", c.id))),
+        }
+    }
+    Ok((Action::None, ctx.poll_after_s))
 }

@@ -12,6 +12,8 @@
 pub mod admin;
 pub mod artifacts;
 pub mod audit;
+pub mod budget_object;
+pub mod campaigns;
 pub mod catalog;
 pub mod device;
 pub mod handlers;
@@ -26,7 +28,35 @@ pub mod webcrypto;
 use reply::{Problem, Reply};
 use routes::{Access, Route};
 use store::d1::D1Store;
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+
+/// The cron trigger (wrangler.toml `[triggers] crons`, every minute): one
+/// rollout tick over every campaign (`campaigns::tick_all`), acting as `cron`
+/// in the audit log. `POST /api/campaigns/tick` runs the same work on demand.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let Ok(store) = database(&env) else {
+        worker::console_error!("rollout tick: D1 binding `DB` is missing");
+        return;
+    };
+    match campaigns::tick_all(&store, &env, &campaigns::cron_principal(), runtime::now()).await {
+        Ok(results) => {
+            for r in results.iter().filter(|r| r.get("error").is_some() || r.get("change").is_some()) {
+                worker::console_log!("rollout tick: {r}");
+            }
+        }
+        Err(p) => worker::console_error!("rollout tick failed: {}", p.detail),
+    }
+}
+
+/// `request.cf`'s location fields, read defensively: outside Cloudflare (or
+/// in tests) `cf` may be missing or partial, and a panic would poison the isolate.
+fn request_location(req: &Request) -> device::RequestLocation {
+    use worker::js_sys::Reflect;
+    let cf = Reflect::get(req.inner(), &"cf".into()).ok().filter(|v| v.is_object());
+    let field = |name: &str| cf.as_ref().and_then(|cf| Reflect::get(cf, &name.into()).ok()).and_then(|v| v.as_string());
+    device::RequestLocation::from_cf(field("regionCode").as_deref(), field("country").as_deref(), field("timezone").as_deref())
+}
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -125,7 +155,7 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
             ratelimit::check(env, ratelimit::ENROLL_PER_IP, &client_ip(req)).await?;
             let body = read_body(req, updraft_core::protocol::MAX_DEVICE_BODY_BYTES).await?;
             let edge = runtime::edge_signer(env).await?;
-            device::enroll(&store, &body, &edge, now, now_ms).await.map(Answer::from)
+            device::enroll(&store, &body, &edge, now, now_ms, &request_location(req)).await.map(Answer::from)
         }
         Route::Check => {
             ratelimit::check(env, ratelimit::DEVICE_PER_IP, &client_ip(req)).await?;
@@ -135,7 +165,16 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
             ratelimit::check(env, ratelimit::PER_DEVICE, cert.device_id.as_str()).await?;
             let edge = runtime::edge_signer(env).await?;
             let secret = runtime::download_secret(env)?;
-            let check_ctx = device::CheckContext { edge: &edge, download_secret: &secret, poll_after_s: runtime::poll_after_s(env), now };
+            let location = request_location(req);
+            let check_ctx = device::CheckContext {
+                edge: &edge,
+                download_secret: &secret,
+                poll_after_s: runtime::poll_after_s(env),
+                now,
+                location: &location,
+                env,
+                store: &store,
+            };
             device::check(&cat, &cert, &body, &check_ctx).await.map(Answer::from)
         }
         Route::Reports => {
@@ -145,7 +184,7 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
             let cat = catalog::current(&store, now, now_ms).await?;
             let cert = device::authenticate(&cat, header(req, "authorization").as_deref(), method, &path, &body, now).await?;
             ratelimit::check(env, ratelimit::PER_DEVICE, cert.device_id.as_str()).await?;
-            reports::ingest(&store, &cert, &body, now).await.map(Answer::from)
+            reports::ingest(&store, &cat, env, &cert, &body, now).await.map(Answer::from)
         }
         Route::Artifact(sha) => {
             let secret = runtime::download_secret(env)?;
@@ -186,6 +225,16 @@ async fn admin_route(
             let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
             reports::list(store, &id, url.query().unwrap_or("")).await
         }
+        Route::CreateCampaign => campaigns::create(store, who, &read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?, now).await,
+        Route::ListCampaigns => campaigns::list(store).await,
+        Route::GetCampaign(id) => campaigns::get(store, env, &id, now).await,
+        Route::CampaignAction(id, action) => campaigns::act(store, env, who, &id, action, now).await,
+        Route::CampaignSeries(id) => {
+            let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
+            campaigns::series(store, &id, url.query().unwrap_or("")).await
+        }
+        Route::CampaignTick => campaigns::tick_route(store, env, who, now).await,
+        Route::Fleet => campaigns::fleet(store).await,
         _ => Err(Problem::internal("route has no admin handler")),
     }
 }

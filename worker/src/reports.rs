@@ -13,30 +13,96 @@
 //! The batch is written in one D1 batch (one transaction), so a batch is
 //! stored whole or not at all; on a storage error the device gets a 503 with
 //! `Retry-After` and resends, which is safe for the same reason.
+//!
+//! Rollouts: a newly stored report that names a campaign of the catalog
+//! feeds that campaign's Durable Object — `finish` for `succeeded`, `failed`
+//! and `rolled_back`, `health` for health samples — and the campaign's
+//! per-minute series in D1 counts what the object counted. Only reports the
+//! `INSERT OR IGNORE` accepted go on, so a resent batch counts nothing twice
+//! (and the object's `finish` is idempotent besides). If the object cannot be
+//! reached the device gets a 503 and resends; its reports are then
+//! duplicates and are not counted again: a rare lost count, which the
+//! deadline expiry turns into a failure (the safe side).
 
+use crate::budget_object::{BudgetAnswer, BudgetClient, BudgetRequest, Outcome};
+use crate::catalog::Catalog;
 use crate::device::device_problem;
 use crate::reply::{Problem, Reply, NO_STORE};
 use crate::store::d1::D1Store;
+use crate::store::d1::SeriesRow;
 use crate::store::StoreError;
 use serde::Serialize;
 use updraft_core::device_cert::DeviceCertificate;
 use updraft_core::protocol;
-use updraft_core::report::{Report, ReportAck, ReportBatch, ReportsPageQuery, MAX_REPORT_BODY_BYTES};
+use updraft_core::report::{Event, Report, ReportAck, ReportBatch, ReportsPageQuery, MAX_REPORT_BODY_BYTES};
 use updraft_core::UnixTime;
+use worker::Env;
 
 fn unavailable(e: StoreError) -> Problem {
     Problem::unavailable(e.to_string(), 5)
 }
 
 /// `POST /v1/reports` from an authenticated device.
-pub async fn ingest(store: &D1Store, cert: &DeviceCertificate, body: &[u8], now: UnixTime) -> Result<Reply, Problem> {
+pub async fn ingest(
+    store: &D1Store,
+    cat: &Catalog,
+    env: &Env,
+    cert: &DeviceCertificate,
+    body: &[u8],
+    now: UnixTime,
+) -> Result<Reply, Problem> {
     let batch: ReportBatch = protocol::parse_body(body, MAX_REPORT_BODY_BYTES).map_err(|e| device_problem(&e))?;
     batch.validate().map_err(|e| device_problem(&e))?;
-    let accepted = store.insert_reports(cert.device_id.as_str(), &batch.reports, now.0).await.map_err(unavailable)?;
+    let accepted_seqs = store.insert_reports(cert.device_id.as_str(), &batch.reports, now.0).await.map_err(unavailable)?;
+    for report in batch.reports.iter().filter(|r| accepted_seqs.contains(&r.seq)) {
+        feed_campaign(store, cat, env, cert, report, now).await?;
+    }
+    let accepted = u32::try_from(accepted_seqs.len()).unwrap_or(u32::MAX);
     // At most MAX_REPORTS_PER_BATCH (validated), so the count fits.
     let total = u32::try_from(batch.reports.len()).unwrap_or(u32::MAX);
     let ack = ReportAck { accepted, duplicates: total.saturating_sub(accepted) };
     Ok(Reply::json(200, &ack).with_header("cache-control", NO_STORE))
+}
+
+/// Tells the report's campaign (if the catalog knows it) what happened.
+async fn feed_campaign(
+    store: &D1Store,
+    cat: &Catalog,
+    env: &Env,
+    cert: &DeviceCertificate,
+    report: &Report,
+    now: UnixTime,
+) -> Result<(), Problem> {
+    let Some(campaign_id) = report.campaign_id.as_deref() else { return Ok(()) };
+    // Ids from devices are only used to reach objects of campaigns that exist.
+    if !cat.campaigns.iter().any(|c| c.id == campaign_id) {
+        return Ok(());
+    }
+    let device_id = cert.device_id.to_string();
+    let op = match &report.event {
+        Event::Succeeded => BudgetRequest::Finish { device_id, outcome: Outcome::Succeeded, now },
+        Event::Failed { .. } => BudgetRequest::Finish { device_id, outcome: Outcome::Failed, now },
+        Event::RolledBack { .. } => BudgetRequest::Finish { device_id, outcome: Outcome::RolledBack, now },
+        Event::Health { uptime_s, reboots, crashes } => {
+            BudgetRequest::Health { device_id, uptime_s: *uptime_s, reboots: u64::from(*reboots), crashes: u64::from(*crashes) }
+        }
+        _ => return Ok(()),
+    };
+    let unreachable = |e: worker::Error| Problem::unavailable(format!("campaign {campaign_id}: its budget object is unreachable: {e}"), 5);
+    let client = BudgetClient::for_campaign(env, campaign_id).map_err(unreachable)?;
+    let answer = client.call(&op).await.map_err(unreachable)?;
+    if let (BudgetAnswer::Finished { counted: true, .. }, BudgetRequest::Finish { outcome, .. }) = (&answer, &op) {
+        let mut add = SeriesRow::default();
+        match outcome {
+            Outcome::Succeeded => add.succeeded = 1,
+            Outcome::Failed => add.failed = 1,
+            Outcome::RolledBack => add.rolled_back = 1,
+            Outcome::Expired => add.expired = 1,
+        }
+        // The series is for people: a lost increment must not make the device resend.
+        let _ = store.add_to_series(campaign_id, now.secs() / 60, &add).await;
+    }
+    Ok(())
 }
 
 /// A stored report: the device's report as it sent it, plus when the edge

@@ -8,6 +8,7 @@ use crate::reply::Problem;
 use updraft_core::Sha256;
 
 pub use updraft_core::admin::AdminRole;
+use updraft_core::rollout::AdminAction;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,13 @@ pub enum Route {
     DeviceReports(String),
     AuditLog,
     AuditExport,
+    CreateCampaign,
+    ListCampaigns,
+    GetCampaign(String),
+    CampaignAction(String, AdminAction),
+    CampaignSeries(String),
+    CampaignTick,
+    Fleet,
 }
 
 use AdminRole::{Approver, Operator, Security, Uploader, Viewer};
@@ -101,6 +109,19 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["api", "devices", id, "reports"] => vec![("GET", Route::DeviceReports(parse_id(id)?), admin(READERS))],
         ["api", "audit"] => vec![("GET", Route::AuditLog, admin(READERS))],
         ["api", "audit", "export"] => vec![("GET", Route::AuditExport, admin(READERS))],
+        ["api", "campaigns"] => vec![("POST", Route::CreateCampaign, admin(&[Operator])), ("GET", Route::ListCampaigns, admin(READERS))],
+        // Before `{id}`: `tick` is not a campaign id (ours are `cmp-<hex>`).
+        ["api", "campaigns", "tick"] => vec![("POST", Route::CampaignTick, admin(ADMIN_ONLY))],
+        ["api", "campaigns", id] => vec![("GET", Route::GetCampaign(parse_id(id)?), admin(READERS))],
+        ["api", "campaigns", id, "series"] => vec![("GET", Route::CampaignSeries(parse_id(id)?), admin(READERS))],
+        ["api", "campaigns", id, "approve"] => {
+            vec![("POST", Route::CampaignAction(parse_id(id)?, AdminAction::Approve), admin(&[Approver]))]
+        }
+        ["api", "campaigns", id, verb] => {
+            let action = crate::campaigns::parse_action(verb).filter(|a| *a != AdminAction::Approve)?;
+            vec![("POST", Route::CampaignAction(parse_id(id)?, action), admin(&[Operator]))]
+        }
+        ["api", "fleet"] => vec![("GET", Route::Fleet, admin(READERS))],
         _ => return None,
     })
 }
@@ -201,6 +222,26 @@ mod tests {
         for bad in ["/api/audit/", "/api/audit/1", "/api/audit/export/x"] {
             assert_eq!(route("GET", bad), Err(404), "{bad}");
         }
+    }
+
+    #[test]
+    fn campaign_routes_state_their_roles() {
+        assert_eq!(resolve("POST", "/api/campaigns").unwrap(), (Route::CreateCampaign, Access::Admin(&[AdminRole::Operator])));
+        assert_eq!(resolve("GET", "/api/campaigns").unwrap(), (Route::ListCampaigns, Access::Admin(READERS)));
+        assert_eq!(resolve("POST", "/api/campaigns/tick").unwrap(), (Route::CampaignTick, Access::Admin(ADMIN_ONLY)));
+        assert_eq!(resolve("GET", "/api/campaigns/tick").unwrap_err().status, 405);
+        assert_eq!(
+            resolve("POST", "/api/campaigns/cmp-1/approve").unwrap(),
+            (Route::CampaignAction("cmp-1".into(), AdminAction::Approve), Access::Admin(&[AdminRole::Approver]))
+        );
+        for (verb, action) in [("start", AdminAction::Start), ("pause", AdminAction::Pause), ("rollback", AdminAction::Rollback)] {
+            let (route, access) = resolve("POST", &format!("/api/campaigns/cmp-1/{verb}")).unwrap();
+            assert_eq!(route, Route::CampaignAction("cmp-1".into(), action));
+            assert_eq!(access, Access::Admin(&[AdminRole::Operator]));
+        }
+        assert_eq!(route("POST", "/api/campaigns/cmp-1/explode"), Err(404));
+        assert_eq!(route("GET", "/api/campaigns/cmp-1/series"), Ok(Route::CampaignSeries("cmp-1".into())));
+        assert_eq!(resolve("GET", "/api/fleet").unwrap(), (Route::Fleet, Access::Admin(READERS)));
     }
 
     #[test]

@@ -9,6 +9,9 @@ use updraft_core::{Error, SecurityVersion, Sha256, UnixTime, Version};
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
+mod campaigns;
+pub use campaigns::{CampaignRow, FleetRow, SeriesRow};
+
 pub struct D1Store {
     db: D1Database,
 }
@@ -162,7 +165,6 @@ fn opt_num(n: Option<u64>) -> JsValue {
 
 #[derive(Deserialize)]
 struct SeqRow {
-    #[allow(dead_code)] // only counted: RETURNING yields a row per inserted report
     seq: u64,
 }
 
@@ -354,9 +356,9 @@ impl D1Store {
     /// returned rows gives the accepted reports without trusting `meta.changes`.
     /// The device's summary follows the batch's newest report only if it is
     /// newer than the one summarised, so a resend leaves every row as it was.
-    /// Returns how many reports were new.
-    pub async fn insert_reports(&self, device_id: &str, reports: &[Report], received_at: u64) -> Result<u32, StoreError> {
-        let Some(newest) = reports.last() else { return Ok(0) };
+    /// Returns the seqs of the reports that were new (a resent one is not among them).
+    pub async fn insert_reports(&self, device_id: &str, reports: &[Report], received_at: u64) -> Result<Vec<u64>, StoreError> {
+        let Some(newest) = reports.last() else { return Ok(Vec::new()) };
         let mut statements = Vec::with_capacity(reports.len() + 1);
         for r in reports {
             let health = r.event.health();
@@ -400,10 +402,10 @@ impl D1Store {
             .map_err(store_err)?;
         statements.push(summary);
         let results = self.db.batch(statements).await.map_err(store_err)?;
-        let mut accepted = 0u32;
+        let mut accepted = Vec::new();
         for result in results.iter().take(reports.len()) {
             let inserted: Vec<SeqRow> = result.results().map_err(store_err)?;
-            accepted += u32::try_from(inserted.len()).unwrap_or(u32::MAX);
+            accepted.extend(inserted.into_iter().map(|r| r.seq));
         }
         Ok(accepted)
     }
