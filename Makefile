@@ -58,7 +58,7 @@ demo: build
 	@$(TOOLENV); scripts/demo.sh
 
 bench: build
-	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10 --no-ratelimits
+	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10 --no-ratelimits --campaigns 20
 	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10
 	python3 bench/agent-footprint.py --size-mib 256 --runs 3
 

@@ -25,6 +25,9 @@ const { values: opts } = parseArgs({
     'no-ratelimits': { type: 'boolean', default: false },
     profile: { type: 'string' },
     build: { type: 'string', default: join(REPO, 'worker', 'build') },
+    // After the plain runs: add N running campaigns for the devices' product
+    // (none admits them yet: a 0.01 % canary) and measure the checks again.
+    campaigns: { type: 'string', default: '0' },
   },
 });
 const SECONDS = Number(opts.seconds);
@@ -51,6 +54,7 @@ const mf = new Miniflare({
       modulesRules: workerOptions.modulesRules,
       compatibilityDate: workerOptions.compatibilityDate,
       d1Databases: { DB: 'bench' },
+      durableObjects: workerOptions.durableObjects,
       r2Buckets: { ARTIFACTS: 'bench' },
       ratelimits: opts['no-ratelimits'] ? {} : ratelimits,
       bindings: { ...workerOptions.bindings, ...secrets },
@@ -157,6 +161,38 @@ results.push(await run('constant worker (ceiling)', `${constant}/`));
 results.push(await run('updraft GET /healthz', `${edge}/healthz`));
 results.push(await run('check, no update', `${edge}/v1/check`, noneReq));
 results.push(await run('check, update offered', `${edge}/v1/check`, updateReq));
+
+const CAMPAIGNS = Number(opts.campaigns);
+if (CAMPAIGNS > 0) {
+  const operator = (await must(await admin('POST', '/api/tokens', JSON.stringify({ name: 'bench operator', role: 'operator' })))).token;
+  const as = (token, method, path, body) => fetch(edge + path, { method, body, headers: { authorization: `Bearer ${token}` } });
+  for (let i = 0; i < CAMPAIGNS; i++) {
+    const spec = {
+      name: `bench campaign ${i}`,
+      release_id: created.id,
+      selector: { hardware_ids: ['thermo-v2'] },
+      waves: [{ name: 'canary', percent: 0.01, min_soak_minutes: 60, gate: { min_finished: 100, max_failure_rate: 0.05 } },
+        { name: 'everyone', percent: 100, min_soak_minutes: 60, gate: { min_finished: 100, max_failure_rate: 0.05 } }],
+      windows: { allowed: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: '00:00', end: '23:59' }] },
+      eligibility: { min_battery_percent: 20 },
+      budgets: { max_starts_per_minute: 100, max_in_flight: 100 },
+      deadline_s: 86400,
+      priority: i,
+      salt: `bench-campaign-salt-${String(i).padStart(4, '0')}`,
+    };
+    const c = await must(await as(operator, 'POST', '/api/campaigns', JSON.stringify(spec)));
+    await must(await as(approver, 'POST', `/api/campaigns/${c.id}/approve`));
+    await must(await as(operator, 'POST', `/api/campaigns/${c.id}/start`));
+  }
+  await new Promise((r) => setTimeout(r, 6000)); // past the isolate catalog's TTL
+  for (const req of [noneReq, updateReq]) {
+    const env = await must(await fetch(`${edge}/v1/check`, req));
+    const payload = Buffer.from(env.payload, 'base64').toString('utf8');
+    if (!payload.includes('"type":"none"')) throw new Error(`with ${CAMPAIGNS} campaigns no device is admitted yet: ${payload}`);
+  }
+  results.push(await run(`check, newer device, ${CAMPAIGNS} campaigns`, `${edge}/v1/check`, noneReq));
+  results.push(await run(`check, not yet admitted by ${CAMPAIGNS} campaigns`, `${edge}/v1/check`, updateReq));
+}
 await mf.dispose();
 
 const ceiling = results[0].rps;
