@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: starts the local edge, publishes signed releases through the
-# two-person rule, enrolls devices, shows one update check, runs a simulated
-# fleet of real agents that updates itself, and prints steps to try.
+# two-person rule, enrolls devices, shows one update check, then runs two
+# staged rollouts over a simulated fleet of real agents (a good release
+# through staging, canary and waves; a bad one halted automatically), and
+# prints steps to try.
 # Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export DEMO_LIMITS=1
 source scripts/local-edge.sh
 ensure_identity
 start_edge
@@ -35,7 +38,7 @@ fi
 if [ ! -f "$DEMO/fleet/device-1/cert.json" ]; then
   echo "== enrolling 3 simulated devices"
   mkdir -p "$DEMO/fleet"
-  enroll=$(UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" --json enroll-tokens create --name "demo line" --product acme-thermostat --max-uses 100 --expires-in 7d | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
+  enroll=$(UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" --json enroll-tokens create --name "demo line" --product acme-thermostat --max-uses 1000 --expires-in 7d | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
   echo "$enroll" > "$DEMO/enroll-token"
   for i in 1 2 3; do
     "$UPDRAFT" device enroll --enroll-token "$enroll" --key "$DEMO/fleet/device-$i.key" \
@@ -46,24 +49,94 @@ echo "== device-1 checks for updates (running 0.9.0):"
 "$UPDRAFT" device check --dir "$DEMO/fleet/device-1" --key "$DEMO/fleet/device-1.key" \
   --version 0.9.0 --sha256 "$(printf '0%.0s' $(seq 64))" --security-version 1 --tz America/Chicago | sed 's/^/   /'
 
-if [ ! -f "$DEMO/release-1.1.0.json" ]; then
-  echo "== signing and publishing release 1.1.0 (security version 2) for the simulated fleet"
-  head -c 2097152 /dev/urandom > "$DEMO/thermostat-1.1.0.img"
-  "$UPDRAFT" release create --firmware "$DEMO/thermostat-1.1.0.img" --product acme-thermostat \
-    --hardware-id thermo-v2 --version 1.1.0 --security-version 2 --notes "Demo fleet update" \
-    --sign "$LOCAL/release.key" --out "$DEMO/release-1.1.0.json" >/dev/null
-  release_id=$(UPDRAFT_TOKEN=$UPLOADER "$UPDRAFT" --json publish "$DEMO/release-1.1.0.json" --firmware "$DEMO/thermostat-1.1.0.img" | node -pe 'JSON.parse(require("fs").readFileSync(0)).release.id')
-  UPDRAFT_TOKEN=$APPROVER "$UPDRAFT" approve "$release_id" >/dev/null
-fi
+# Two releases for the rollout: 1.1.0 is good; 1.2.0's image carries the
+# simulator's marker that makes 30 % of devices fail their health check.
+publish_release() { # version security_version [marker]
+  local v=$1 sv=$2 marker=${3:-}
+  [ -f "$DEMO/release-$v.id" ] && return
+  { printf 'acme-thermostat %s\n%s\n' "$v" "$marker"; head -c 2097152 /dev/urandom; } > "$DEMO/thermostat-$v.img"
+  "$UPDRAFT" release create --firmware "$DEMO/thermostat-$v.img" --product acme-thermostat \
+    --hardware-id thermo-v2 --version "$v" --security-version "$sv" --notes "Demo release $v" \
+    --sign "$LOCAL/release.key" --out "$DEMO/release-$v.json" >/dev/null
+  UPDRAFT_TOKEN=$UPLOADER "$UPDRAFT" --json publish "$DEMO/release-$v.json" --firmware "$DEMO/thermostat-$v.img" \
+    | node -pe 'JSON.parse(require("fs").readFileSync(0)).release.id' > "$DEMO/release-$v.id"
+  UPDRAFT_TOKEN=$APPROVER "$UPDRAFT" approve "$(cat "$DEMO/release-$v.id")" >/dev/null
+}
+echo "== signing and publishing releases 1.1.0 (good) and 1.2.0 (fails 30 % of boots)"
+publish_release 1.1.0 2
+publish_release 1.2.0 2 UPDRAFT-SIM-BOOT-FAILURE-RATE=0.30
 
-# A fleet of real agents (firmware-agent simulate): each device has its own
-# key, slots and boot env under $DEMO/fleet-sim; they enroll, download 1.1.0
-# with resume, verify, install into slot B, trial-boot, commit and report.
-# The edge limits enrollment to 30 per minute per IP: the fleet stays under it.
-echo "== a simulated fleet of ${DEMO_DEVICES:-24} devices (U.S. time zones, batteries, a flaky network) takes 1.1.0"
-"$AGENT" simulate --server "$UPDRAFT_SERVER" --trust-anchor "$LOCAL/root-1.json" \
-  --enroll-token-file "$DEMO/enroll-token" --devices "${DEMO_DEVICES:-24}" --dir "$DEMO/fleet-sim" \
-  --flaky-network 0.05 --poll-s 2 --until-version 1.1.0 --max-seconds 180 --seed 42 | sed 's/^/   /'
+# The fleet: real agents (firmware-agent simulate), each with its own key,
+# slots and boot env under $DEMO/fleet-sim. Keys derive from --key-seed, so
+# the staging group's device ids are known before the devices enroll.
+DEVICES=${DEMO_DEVICES:-200}
+KEY_SEED=7
+staging_ids=$(node -e '
+  const c = require("crypto");
+  const u64 = (n) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
+  const ids = [0, 1, 2].map((i) => {
+    const seed = c.createHash("sha256").update(Buffer.concat([Buffer.from("updraft-sim-device-key"), u64(process.argv[1]), u64(i)])).digest();
+    const key = c.createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+    const pub = c.createPublicKey(key).export({ format: "der", type: "spki" }).subarray(-32);
+    return "\"dev-" + c.createHash("sha256").update(pub).digest("hex").slice(0, 20) + "\"";
+  });
+  console.log(ids.join(","));' "$KEY_SEED")
+
+campaign_spec() { # name release-version canary-percent
+  cat <<JSON
+{ "name": "$1", "release_id": "$(cat "$DEMO/release-$2.id")",
+  "selector": { "hardware_ids": ["thermo-v2"], "device_ids": [$staging_ids] },
+  "waves": [
+    { "name": "staging", "percent": 0, "gate": { "min_finished": 3, "max_failure_rate": 0.6, "on_fail": "halt_and_rollback" } },
+    { "name": "canary", "percent": $3, "gate": { "min_finished": 4, "max_failure_rate": 0.5, "on_fail": "halt_and_rollback" } },
+    { "name": "early", "percent": 25, "gate": { "min_finished": 30, "max_failure_rate": 0.15, "on_fail": "halt_and_rollback" } },
+    { "name": "everyone", "percent": 100, "gate": { "min_finished": 100, "max_failure_rate": 0.1, "on_fail": "halt_and_rollback" } } ],
+  "budgets": { "max_starts_per_minute": 120, "max_in_flight": 60 },
+  "deadline_s": 900, "auto_advance": true, "salt": "demo-$2-cohort-salt" }
+JSON
+}
+
+start_campaign() { # name version canary-percent -> id
+  local id
+  campaign_spec "$1" "$2" "$3" > "$DEMO/campaign-$2.json"
+  id=$(UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" --json campaign create --spec "$DEMO/campaign-$2.json" | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
+  UPDRAFT_TOKEN=$APPROVER "$UPDRAFT" campaign approve "$id" >/dev/null
+  UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" campaign start "$id" >/dev/null
+  echo "$id"
+}
+
+if [ ! -f "$DEMO/rollout.done" ]; then
+  # The campaign exists before any simulated device checks, so no device
+  # takes 1.1.0 outside it (once a product has campaigns, only they offer).
+  echo "== campaign 'thermostat 1.1.0': staging group (3 devices) -> canary 2 % -> 25 % -> everyone"
+  GOOD=$(start_campaign "thermostat 1.1.0" 1.1.0 2)
+  echo "== starting a fleet of $DEVICES simulated devices (U.S. time zones, batteries, a flaky network)"
+  "$AGENT" simulate --server "$UPDRAFT_SERVER" --trust-anchor "$LOCAL/root-1.json" \
+    --enroll-token-file "$DEMO/enroll-token" --devices "$DEVICES" --dir "$DEMO/fleet-sim" \
+    --key-seed "$KEY_SEED" --seed "$KEY_SEED" --flaky-network 0.02 --poll-s 2 --max-seconds 900 \
+    > "$DEMO/fleet-summary.txt" 2> "$DEMO/fleet-progress.log" &
+  FLEET_PID=$!
+  # The cron trigger runs every minute in production; here the demo ticks every 2 s.
+  ( while kill -0 "$FLEET_PID" 2>/dev/null; do
+      curl -s -X POST -H "authorization: Bearer $BOOTSTRAP_TOKEN" "$UPDRAFT_SERVER/api/campaigns/tick" >/dev/null; sleep 2
+    done ) &
+  TICKER_PID=$!
+  trap 'kill -INT "$FLEET_PID" 2>/dev/null; kill "$TICKER_PID" "$EDGE_PID" 2>/dev/null; wait "$EDGE_PID" 2>/dev/null; exit 0' INT TERM
+  UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" campaign status "$GOOD" --watch --interval 1 || true
+  UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" campaign status "$GOOD" | sed 's/^/   /'
+
+  echo "== campaign 'thermostat 1.2.0' (a bad build): the gates should halt it early and roll it back"
+  BAD=$(start_campaign "thermostat 1.2.0" 1.2.0 3)
+  UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" campaign status "$BAD" --watch --interval 1 || true
+  sleep 8 # the halt's rollback orders reach the canary devices at their next check
+  UPDRAFT_TOKEN=$OPERATOR "$UPDRAFT" campaign status "$BAD" | sed 's/^/   /'
+  kill -INT "$FLEET_PID" 2>/dev/null; wait "$FLEET_PID" 2>/dev/null || true
+  kill "$TICKER_PID" 2>/dev/null || true
+  echo "== the fleet after both rollouts:"
+  sed 's/^/   /' "$DEMO/fleet-summary.txt"
+  printf 'GOOD=%s\nBAD=%s\n' "$GOOD" "$BAD" > "$DEMO/rollout.done"
+fi
+source "$DEMO/rollout.done"
 
 PUB=$(node -pe 'JSON.parse(require("fs").readFileSync(process.argv[1])).public' "$DEMO/fleet/device-1.key")
 cat <<MSG
@@ -83,6 +156,13 @@ Enroll and check as a device with curl:
   AUTH=\$($UPDRAFT device sign-request --key $DEMO/fleet/device-1.key --cert $DEMO/fleet/device-1/cert.json --method POST --path /v1/check --body /tmp/check.json)
   curl -s -X POST $UPDRAFT_SERVER/v1/check -H "Authorization: \$AUTH" --data-binary @/tmp/check.json
   $UPDRAFT device check --dir $DEMO/fleet/device-2 --key $DEMO/fleet/device-2.key --version 0.9.0 --sha256 $(printf 'a%.0s' $(seq 64)) --security-version 1
+
+The two rollouts, the fleet and the audit trail:
+  UPDRAFT_TOKEN=$OPERATOR $UPDRAFT campaign status $GOOD
+  UPDRAFT_TOKEN=$OPERATOR $UPDRAFT campaign status $BAD
+  UPDRAFT_TOKEN=$OPERATOR $UPDRAFT campaign list
+  UPDRAFT_TOKEN=$OPERATOR $UPDRAFT audit verify
+  curl -s -H "authorization: Bearer $OPERATOR" $UPDRAFT_SERVER/api/fleet
 
 A simulated device's state (boot env, journal, reports) and its story at the edge:
   $AGENT status --config $DEMO/fleet-sim/devices/00000/agent.toml

@@ -36,9 +36,24 @@ ensure_identity() {
 }
 
 # Starts the edge in the background (EDGE_PID) and waits for /healthz.
+# DEMO_LIMITS=1 (make demo): a few hundred simulated devices share one IP,
+# which the production limits (30 enrollments a minute per IP, 20 requests a
+# minute per device) would throttle for minutes; the demo runs the same
+# config with the limits raised, written to wrangler.demo.toml (git-ignored).
+wrangler_config() {
+  if [ "${DEMO_LIMITS:-0}" = 1 ]; then
+    sed -E 's/^simple = \{ limit = [0-9]+, period = ([0-9]+) \}/simple = { limit = 1000000, period = \1 }/' wrangler.toml > wrangler.demo.toml
+    echo "--config wrangler.demo.toml"
+  fi
+}
+
 start_edge() {
-  wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
-  wrangler dev --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --env-file "$LOCAL/edge.env" \
+  local config
+  config=$(wrangler_config)
+  # shellcheck disable=SC2086
+  wrangler d1 migrations apply DB --local --persist-to "$STATE" $config >/dev/null
+  # shellcheck disable=SC2086
+  wrangler dev $config --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --env-file "$LOCAL/edge.env" \
     --show-interactive-dev-session=false --log-level warn &
   EDGE_PID=$!
   trap 'kill "$EDGE_PID" 2>/dev/null; wait "$EDGE_PID" 2>/dev/null; exit 0' INT TERM
