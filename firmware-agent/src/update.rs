@@ -363,6 +363,9 @@ impl Agent {
         self.env.trial = None;
         self.env.boot_count = 0;
         self.store_env()?;
+        // The report says what runs once the reboot below happens (it is
+        // delivered after it): the image rolled back to.
+        self.booted = other;
         self.report(Event::RolledBack { code: "ordered".into() }, Some(*to), Some(reason.chars().take(200).collect()))?;
         Ok(Next::Reboot)
     }
