@@ -213,3 +213,23 @@ test('the device key is private to its owner, and a missing trust anchor stops t
   assert.match(r.stderr, /trust anchor .*refusing to run without a trust anchor/);
   rmSync(lost.dir, { recursive: true, force: true });
 });
+
+test('health samples: after an update the device reports uptime and reboots for the campaign it took', async () => {
+  const d = device('samples', { sampleIntervalS: 1 });
+  assert.equal((await d.runAsync()).status, 0);
+  await new Promise((r) => setTimeout(r, 1500));
+  // A later power-on (a reboot) and a check past the interval: one sample.
+  const r = await d.runAsync();
+  assert.equal(r.status, 0, r.stderr);
+  const st = await d.status();
+  const reports = await reportsOf(st.device_id);
+  const samples = reports.filter((x) => x.event.state === 'health');
+  assert.equal(samples.length, 1, JSON.stringify(reports.map((x) => x.event)));
+  const [sample] = samples;
+  assert.ok(sample.event.uptime_s >= 1, JSON.stringify(sample));
+  assert.equal(sample.event.reboots, 1, 'the second run was a power-on after the commit');
+  assert.equal(sample.event.crashes, 0);
+  assert.equal(sample.running, '1.1.0');
+  assert.equal(sample.campaign_id, reports.find((x) => x.event.state === 'succeeded').campaign_id, 'counted for the campaign it took');
+  assert.ok(reports.indexOf(sample) > reports.findIndex((x) => x.event.state === 'succeeded'));
+});

@@ -208,6 +208,7 @@ impl Agent {
 
     /// One update check and whatever it orders.
     pub fn cycle(&mut self) -> Result<Next, AgentError> {
+        self.maybe_sample()?;
         // Best effort: reports never block an update, and stay queued.
         let _ = self.flush_reports();
         // A download that completed before a power cut needs no network to finish.

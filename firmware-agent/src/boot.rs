@@ -41,6 +41,7 @@ impl BootOutcome {
 impl Agent {
     /// Runs once per power-on, before anything else.
     pub fn boot(&mut self) -> Result<BootOutcome, AgentError> {
+        self.count_boot()?;
         // A verdict reached before the power cut is applied first.
         let decided = self.journal.state.job.as_ref().map(|j| j.phase.clone());
         match decided {
@@ -159,6 +160,9 @@ impl Agent {
             crash_point("commit-applied");
         }
         self.booted = self.env.good;
+        // Health samples from now on are the new image's, for its campaign.
+        let campaign = self.journal.state.job.as_ref().and_then(|j| j.campaign_id.clone());
+        self.restart_sample(campaign, now());
         self.close_job(Event::Succeeded, None)
     }
 

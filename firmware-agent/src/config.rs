@@ -84,11 +84,25 @@ pub struct HealthConfig {
     /// Boots of a trial slot before the watchdog falls back to the good one.
     #[serde(default = "default_boot_attempts")]
     pub max_boot_attempts: u32,
+    /// Seconds between health samples (uptime, reboots, crashes) sent to the
+    /// edge, whose rollout gates compare updated devices with the rest; 0 = never.
+    #[serde(default = "default_sample_interval")]
+    pub sample_interval_s: u64,
+    /// A file holding a crash counter the system maintains (e.g. a service's
+    /// restart count); samples report how much it grew. Without it, crashes are 0.
+    #[serde(default)]
+    pub crash_count_file: Option<PathBuf>,
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
-        HealthConfig { command: None, deadline_s: default_health_deadline(), max_boot_attempts: default_boot_attempts() }
+        HealthConfig {
+            command: None,
+            deadline_s: default_health_deadline(),
+            max_boot_attempts: default_boot_attempts(),
+            sample_interval_s: default_sample_interval(),
+            crash_count_file: None,
+        }
     }
 }
 
@@ -168,6 +182,9 @@ fn default_health_deadline() -> u64 {
 }
 fn default_boot_attempts() -> u32 {
     3
+}
+fn default_sample_interval() -> u64 {
+    3600
 }
 fn default_poll_min() -> u64 {
     60

@@ -34,6 +34,23 @@ pub struct Journal {
     /// refusal is reported once, not at every poll.
     #[serde(default)]
     pub last_refusal: Option<(Option<Sha256>, String)>,
+    /// The health sample being counted.
+    #[serde(default)]
+    pub health: HealthTally,
+}
+
+/// What the next health sample will say: since when, how many boots, which
+/// campaign's release the device runs (its samples count for that campaign's
+/// wave; other devices' are the baseline the gate compares with).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthTally {
+    pub since: Option<UnixTime>,
+    pub reboots: u32,
+    #[serde(default)]
+    pub crash_counter: Option<u64>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
 }
 
 /// How many failed images a device remembers.
@@ -41,7 +58,14 @@ pub const MAX_FAILED_IMAGES: usize = 16;
 
 impl Default for Journal {
     fn default() -> Self {
-        Journal { next_seq: 1, pending: Vec::new(), job: None, failed_images: Vec::new(), last_refusal: None }
+        Journal {
+            next_seq: 1,
+            pending: Vec::new(),
+            job: None,
+            failed_images: Vec::new(),
+            last_refusal: None,
+            health: HealthTally::default(),
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub mod health;
 pub mod identity;
 pub mod journal;
 pub mod runner;
+pub mod sampling;
 pub mod sim;
 pub mod slots;
 pub mod trust;

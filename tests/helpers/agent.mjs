@@ -19,7 +19,7 @@ export const FACTORY_SHA = createHash('sha256').update(FACTORY_BYTES).digest('he
  * slots (lines of the [slots] table instead of the files backend), factory
  * (extra lines of the [factory] table).
  */
-export function makeDevice(dir, { server, anchor, token, hardwareId = 'thermo-v2', health, checkpointBytes = 65536, serial, extra = '', slots, factory = '' }) {
+export function makeDevice(dir, { server, anchor, token, hardwareId = 'thermo-v2', health, checkpointBytes = 65536, serial, extra = '', slots, factory = '', sampleIntervalS }) {
   mkdirSync(join(dir, 'slots'), { recursive: true });
   writeFileSync(join(dir, 'slots', 'slot-a.img'), FACTORY_BYTES);
   writeFileSync(join(dir, 'enroll-token'), token ?? '');
@@ -34,6 +34,7 @@ export function makeDevice(dir, { server, anchor, token, hardwareId = 'thermo-v2
     '[factory]', 'version = "1.0.0"', 'security_version = 1', factory,
     '[slots]', ...(slots ?? ['backend = "files"', `dir = "${join(dir, 'slots')}"`]),
     '[health]', health ? `command = ${JSON.stringify(health)}` : '', 'deadline_s = 10', 'max_boot_attempts = 3',
+    sampleIntervalS === undefined ? '' : `sample_interval_s = ${sampleIntervalS}`,
     '[poll]', 'min_s = 1', 'max_s = 5', 'jitter = 0.0', 'backoff_max_s = 2',
     '[download]', 'read_timeout_s = 10', `checkpoint_bytes = ${checkpointBytes}`,
     '[device]', 'tz = "America/Chicago"', 'network = "wifi"',

@@ -35,6 +35,7 @@ use serde::Serialize;
 use updraft_core::device_cert::DeviceCertificate;
 use updraft_core::protocol;
 use updraft_core::report::{Event, Report, ReportAck, ReportBatch, ReportsPageQuery, MAX_REPORT_BODY_BYTES};
+use updraft_core::rollout::{CampaignState, Offerable};
 use updraft_core::UnixTime;
 use worker::Env;
 
@@ -73,7 +74,9 @@ async fn feed_campaign(
     report: &Report,
     now: UnixTime,
 ) -> Result<(), Problem> {
-    let Some(campaign_id) = report.campaign_id.as_deref() else { return Ok(()) };
+    let Some(campaign_id) = report.campaign_id.as_deref() else {
+        return feed_baseline(cat, env, cert, report).await;
+    };
     // Ids from devices are only used to reach objects of campaigns that exist.
     if !cat.campaigns.iter().any(|c| c.id == campaign_id) {
         return Ok(());
@@ -141,4 +144,26 @@ pub async fn list(store: &D1Store, device_id: &str, query: &str) -> Result<Reply
     }
     let next_after_seq = if more { reports.last().map(|r| r.report.seq) } else { None };
     Ok(Reply::json(200, &ReportsPage { device_id, reports, next_after_seq }).with_header("cache-control", NO_STORE))
+}
+
+/// A health sample from a device outside every campaign (it never took one's
+/// release) is the baseline the health comparison measures updated devices
+/// against: each running campaign of the device's product gets it (their
+/// objects count it as baseline, since the device has no attempt there).
+async fn feed_baseline(cat: &Catalog, env: &Env, cert: &DeviceCertificate, report: &Report) -> Result<(), Problem> {
+    let Event::Health { uptime_s, reboots, crashes } = &report.event else { return Ok(()) };
+    for campaign in cat.campaigns.iter().filter(|c| {
+        matches!(c.state, CampaignState::Running { .. } | CampaignState::Paused { .. }) && c.release.manifest().product == cert.product
+    }) {
+        let op = BudgetRequest::Health {
+            device_id: cert.device_id.to_string(),
+            uptime_s: *uptime_s,
+            reboots: u64::from(*reboots),
+            crashes: u64::from(*crashes),
+        };
+        let unreachable =
+            |e: worker::Error| Problem::unavailable(format!("campaign {}: its budget object is unreachable: {e}", campaign.id), 5);
+        BudgetClient::for_campaign(env, &campaign.id).map_err(unreachable)?.call(&op).await.map_err(unreachable)?;
+    }
+    Ok(())
 }
