@@ -217,6 +217,9 @@ test('reports finish attempts once (a resent report counts nothing), freeing the
   assert.equal(st.waves[0].counters.succeeded, 1);
   assert.equal(st.waves[0].counters.in_flight, 0);
   assert.equal(st.waves[0].failure_rate, 0);
+  // Nothing was rolled back: no mean time to recovery, for the wave or the campaign.
+  assert.equal(st.waves[0].mean_time_to_recovery_s, null);
+  assert.equal(st.campaign_mttr_s, null);
   assert.ok(st.waves[0].failure_rate_upper_bound > 0 && st.waves[0].failure_rate_upper_bound < 0.9);
   assert.equal(st.waves[0].gate_max_failure_rate, 0.9);
   assert.equal(st.waves[0].verdict.verdict, 'pass');
@@ -280,6 +283,9 @@ test('a failing gate halts the campaign and orders rollback; devices on the rele
   const st = await status(bad.id);
   assert.deepEqual(st.campaign.state, { state: 'halted', wave: 0, rollback: true });
   assert.equal(st.waves[0].verdict.verdict, 'fail');
+  // A failed update is not a recovery: MTTR counts rolled_back reports only.
+  assert.equal(st.waves[0].counters.recovered, 0);
+  assert.equal(st.waves[0].mean_time_to_recovery_s, null);
   assert.ok(st.history.some((h) => h.action === 'campaign.halt'));
 
   // The device running the halted release is ordered back to the image it ran when offered.
@@ -330,4 +336,58 @@ test('the fleet distribution counts devices by version, hardware and U.S. region
   assert.ok(fleet.by.some((r) => r.product === 'acme-lamp' && r.hardware_id === 'lamp-v1'));
   const list = await (await s.api('GET', '/api/campaigns', { token: s.tokens.viewer })).json();
   assert.equal(list.length, 3);
+});
+
+test('never_offers_a_second_campaign_while_one_is_in_flight', async () => {
+  // A product of its own, so the campaigns above do not interfere.
+  const product = 'acme-fan';
+  const res = await s.api('POST', '/api/enroll-tokens', { token: s.tokens.operator, body: { name: product, product, max_uses: 10 } });
+  tokens[product] = { token: (await res.json()).token, hw: 'fan-v1' };
+  const older = makeRelease(s.dir, { version: '1.0.0', product, hardware: ['fan-v1'], size: 2048 });
+  older.id = await publish(older);
+  const newer = makeRelease(s.dir, { version: '1.1.0', product, hardware: ['fan-v1'], size: 2048 });
+  newer.id = await publish(newer);
+  for (const r of [older, newer]) assert.equal((await s.api('POST', `/api/releases/${r.id}/approve`, { token: s.tokens.approver })).status, 200);
+  const everyone = (name, releaseId, priority) => ({
+    name, release_id: releaseId, priority,
+    waves: [{ name: 'everyone', percent: 100, gate: { min_finished: 1, max_failure_rate: 0.9 } }],
+    budgets: { max_starts_per_minute: 100, max_in_flight: 100 },
+    deadline_s: 3600,
+  });
+  const launch = async (body) => {
+    const created = await create(body);
+    assert.equal(created.status, 201, await created.clone().text());
+    const c = await created.json();
+    assert.equal((await act(c.id, 'approve', s.tokens.approver)).status, 200);
+    assert.equal((await act(c.id, 'start')).status, 200);
+    return c;
+  };
+
+  const a = await launch(everyone('fan 1.0', older.id, 0));
+  const d = enroll(product);
+  const first = await check(d);
+  assert.equal(first.action.type, 'update');
+  assert.equal(first.action.campaign_id, a.id);
+
+  // B starts while A's update is in flight (no report yet): higher priority, newer release, everyone.
+  const b = await launch(everyone('fan 1.1', newer.id, 10));
+  for (let i = 0; i < 2; i++) {
+    const again = await check(d);
+    if (again.action.type === 'update') {
+      assert.equal(again.action.campaign_id, a.id, 'a second campaign was offered while the first is in flight');
+      assert.equal(again.action.deadline, first.action.deadline);
+    } else {
+      assert.equal(again.action.type, 'none');
+    }
+  }
+  const bStatus = await status(b.id);
+  assert.equal(bStatus.waves[0].counters.started, 0);
+  assert.equal(bStatus.waves[0].counters.in_flight, 0);
+  assert.equal((await status(a.id)).waves[0].counters.started, 1);
+
+  // Once A's update has succeeded, B may offer its newer release.
+  await report(d, { state: 'succeeded' }, { campaign: a.id, sha256: older.sha256, running: '1.0.0' });
+  const next = await check(d, { current: { version: '1.0.0', sha256: older.sha256, security_version: 1 } });
+  assert.equal(next.action.type, 'update');
+  assert.equal(next.action.campaign_id, b.id);
 });

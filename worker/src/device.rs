@@ -299,6 +299,19 @@ fn update_action(ctx: &CheckContext<'_>, release: &CatalogRelease, campaign_id: 
 }
 
 /// The action for this device and the signed backoff to go with it.
+///
+/// `decide` only knows the attempts handed to it, so before an offer that is
+/// not a resumption takes a budget slot, the Durable Objects of the product's
+/// OTHER campaigns that may hold an attempt (running, paused, completed or
+/// halted: every state but draft, approved and cancelled) are asked,
+/// concurrently, whether this device has an unfinished one. If it does,
+/// `decide` runs again with it and resumes that campaign or answers nothing:
+/// never two offers (`core::rollout` module docs, "Several campaigns").
+///
+/// Cost: only offers pay it, one `attempt` subrequest per such campaign of
+/// the product (a handful), in parallel, so one Durable Object round trip
+/// more per fresh offer. A no-update check still touches no storage, and a
+/// resumed offer asks nothing more.
 async fn campaign_action(
     cat: &Catalog,
     cert: &DeviceCertificate,
@@ -320,9 +333,12 @@ async fn campaign_action(
             }
         }
     }
-    // Each round either answers or learns one more finished attempt, so
-    // there are at most as many rounds as campaigns, plus one.
-    for _ in 0..=cat.campaigns.len() {
+    // Whether the other campaigns' objects were asked for an attempt in flight.
+    let mut asked_others = false;
+    // Each round either answers, learns one more finished attempt or (once)
+    // the attempts in flight elsewhere, so there are at most as many rounds as
+    // campaigns, plus two.
+    for _ in 0..=cat.campaigns.len() + 1 {
         let facts = DeviceFacts {
             tags: &[],
             us_state: ctx.location.us_state,
@@ -346,6 +362,15 @@ async fn campaign_action(
             Decision::Offer(offer) => offer,
         };
         let c = offer.campaign;
+        if !offer.resumed && !asked_others {
+            asked_others = true;
+            let learned = in_flight_elsewhere(cat, cert, &c.id, &attempts, ctx).await?;
+            if !learned.is_empty() {
+                // Decide again: it resumes that campaign or answers nothing.
+                attempts.extend(learned);
+                continue;
+            }
+        }
         let client = BudgetClient::for_campaign(ctx.env, &c.id).map_err(|e| budget_problem(&c.id, &e))?;
         let start = BudgetRequest::Start {
             device_id: cert.device_id.to_string(),
@@ -381,4 +406,33 @@ async fn campaign_action(
         }
     }
     Ok((Action::None, ctx.poll_after_s))
+}
+
+/// The device's unfinished attempts in the product's campaigns other than
+/// `offered` that may hold one (every state but draft, approved and
+/// cancelled), and that `known` does not already hold: one `attempt` call per
+/// campaign's object, all at once. `decide` judges the deadlines.
+async fn in_flight_elsewhere(
+    cat: &Catalog,
+    cert: &DeviceCertificate,
+    offered: &str,
+    known: &[UpdateAttempt],
+    ctx: &CheckContext<'_>,
+) -> Result<Vec<UpdateAttempt>, Problem> {
+    let others = cat.campaigns.iter().filter(|c| {
+        c.id != offered
+            && c.release.manifest.product == cert.product
+            && !matches!(c.state, CampaignState::Draft | CampaignState::Approved | CampaignState::Cancelled)
+            && !known.iter().any(|a| a.campaign_id == c.id)
+    });
+    let asks = others.map(|c| async move {
+        let client = BudgetClient::for_campaign(ctx.env, &c.id).map_err(|e| budget_problem(&c.id, &e))?;
+        let answer = client.call(&BudgetRequest::Attempt { device_id: cert.device_id.to_string() }).await;
+        Ok(match answer.map_err(|e| budget_problem(&c.id, &e))? {
+            BudgetAnswer::Attempt { attempt: Some(a) } if a.finished_at.is_none() => Some(a.to_update_attempt(&c.id)),
+            _ => None,
+        })
+    });
+    let answers: Vec<Result<Option<UpdateAttempt>, Problem>> = futures_util::future::join_all(asks).await;
+    answers.into_iter().filter_map(Result::transpose).collect()
 }
