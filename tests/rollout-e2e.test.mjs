@@ -110,6 +110,7 @@ test('a good release goes canary → 20 % → everyone and completes', async () 
 });
 
 test('a release failing 30 % of boots halts in the canary with under 5 % of the fleet exposed, and is rolled back', async () => {
+  const testStarted = Date.now();
   const bad = await publish({ version: '1.2.0', securityVersion: 2, marker: 'UPDRAFT-SIM-BOOT-FAILURE-RATE=0.30' });
   const id = await startCampaign(bad, 'bad 1.2.0', 'salt-bad-release-00001');
   let haltedAt;
@@ -143,4 +144,14 @@ test('a release failing 30 % of boots halts in the canary with under 5 % of the 
     if (reports.reports.some((r) => r.sha256 === bad.sha256)) exposedIds.push(d.device_id);
   }
   assert.equal(exposedIds.length, offered, 'the edge\'s offered count matches the devices that reported on the image');
+
+  // Mean time to recovery: from the start of an update that did not stick to
+  // its device's rolled_back report, over the halted campaign's rollbacks.
+  const mttr = last.campaign_mttr_s;
+  const testSeconds = (Date.now() - testStarted) / 1000;
+  console.log(`# mean time to recovery: ${mttr} s (test took ${testSeconds.toFixed(0)} s)`);
+  assert.equal(typeof mttr, 'number', JSON.stringify(last.waves.map((w) => w.counters)));
+  assert.ok(mttr > 0 && mttr < testSeconds, `campaign MTTR ${mttr} s`);
+  assert.equal(last.waves[0].mean_time_to_recovery_s, mttr, 'every rollback was in the canary');
+  assert.equal(last.waves[0].counters.recovered, last.waves[0].counters.rolled_back);
 });

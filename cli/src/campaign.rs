@@ -20,7 +20,9 @@
 //!   script must say so explicitly, and nothing is sent without it.
 //! * `status ID` prints each wave's counts, failure rate and the Wilson upper
 //!   bound against its gate's threshold (computed here from the counters with
-//!   `core::rollout::wilson_interval` when the edge does not send them).
+//!   `core::rollout::wilson_interval` when the edge does not send them), and
+//!   MTTR: the mean seconds from the start of an update that did not stick to
+//!   its device's `rolled_back` report, per wave and for the campaign.
 //!   `--watch` redraws live progress bars per wave on stderr until the
 //!   campaign is completed (exit 0), halted or cancelled (exit 1, so scripts
 //!   can gate on it), or Ctrl-C (the campaign goes on; only the watching stops).
@@ -69,8 +71,9 @@ pub enum CampaignCommand {
     Create(CreateArgs),
     /// List the edge's campaigns.
     List(ServerArgs),
-    /// Show a campaign: state, adoption, and per wave its counts, failure rate
-    /// and the failure rate's Wilson upper bound against the gate.
+    /// Show a campaign: state, adoption, mean time to recovery, and per wave
+    /// its counts, failure rate, the failure rate's Wilson upper bound against
+    /// the gate, and its mean time to recovery (MTTR).
     ///
     /// With --watch, redraw live progress bars per wave until the campaign is
     /// completed (exit 0), halted or cancelled (exit 1), or Ctrl-C.
@@ -558,6 +561,9 @@ struct Counts {
     rolled_back: u64,
     expired: u64,
     in_flight: u64,
+    /// Rolled-back attempts and the sum of their times to recovery (seconds).
+    recovered: u64,
+    recovery_seconds: u64,
 }
 
 impl Counts {
@@ -571,7 +577,15 @@ impl Counts {
             rolled_back: n("rolled_back"),
             expired: n("expired"),
             in_flight: n("in_flight"),
+            recovered: n("recovered"),
+            recovery_seconds: n("recovery_seconds"),
         }
+    }
+
+    /// Mean time to recovery from the sums, when the edge does not send it.
+    #[allow(clippy::cast_precision_loss)]
+    fn mean_time_to_recovery_s(&self) -> Option<f64> {
+        (self.recovered > 0).then(|| self.recovery_seconds as f64 / self.recovered as f64)
     }
 
     fn failures(&self) -> u64 {
@@ -596,6 +610,8 @@ struct WaveRow {
     max_failure_rate: Option<f64>,
     min_finished: Option<u64>,
     verdict: String,
+    /// Mean seconds from an update's start to its device's `rolled_back` report.
+    mttr_s: Option<f64>,
 }
 
 impl WaveRow {
@@ -610,6 +626,7 @@ impl WaveRow {
             max_failure_rate: None,
             min_finished: None,
             verdict: String::new(),
+            mttr_s: None,
         }
     }
 }
@@ -627,6 +644,8 @@ struct Status {
     spec: Option<CampaignSpec>,
     waves: Vec<WaveRow>,
     adoption: Option<String>,
+    /// Campaign-wide mean time to recovery (`campaign_mttr_s`).
+    mttr_s: Option<f64>,
     waiting: Option<String>,
     created_by: Option<String>,
     created_at: Option<UnixTime>,
@@ -762,6 +781,7 @@ impl Status {
             spec,
             waves,
             adoption: adoption_text(&v["adoption"]),
+            mttr_s: v["campaign_mttr_s"].as_f64(),
             waiting: waiting_text(&v["waiting"]),
             created_by: opt_text(&pick(&["created_by_name", "created_by"])),
             created_at: top["created_at"].as_u64().map(UnixTime),
@@ -814,6 +834,7 @@ impl Status {
             max_failure_rate,
             min_finished,
             verdict,
+            mttr_s: served["mean_time_to_recovery_s"].as_f64().or_else(|| counts.mean_time_to_recovery_s()),
         }
     }
 
@@ -855,6 +876,11 @@ impl Status {
         }
     }
 
+    /// `42 s`, or `-` when nothing was rolled back.
+    fn mttr_cell(mttr_s: Option<f64>) -> String {
+        mttr_s.map_or_else(|| "-".into(), |s| format!("{s:.0} s"))
+    }
+
     fn rate_cell(w: &WaveRow) -> String {
         w.failure_rate.filter(|_| w.counts.finished() > 0).map_or_else(|| "-".into(), |r| format!("{:.1} %", r * 100.0))
     }
@@ -868,6 +894,9 @@ impl fmt::Display for Status {
         }
         if let Some(adoption) = &self.adoption {
             writeln!(f, "  adoption  {adoption}")?;
+        }
+        if self.mttr_s.is_some() {
+            writeln!(f, "  MTTR      {} (mean, start of an update to its device's rollback report)", Status::mttr_cell(self.mttr_s))?;
         }
         if let Some(waiting) = self.waiting.as_ref().filter(|_| self.state == "running") {
             writeln!(f, "  waiting   {waiting}")?;
@@ -907,6 +936,7 @@ impl fmt::Display for Status {
                         Status::rate_cell(w),
                         Status::bound_cell(w),
                         w.verdict.clone(),
+                        Status::mttr_cell(w.mttr_s),
                     ]
                 })
                 .collect();
@@ -923,9 +953,11 @@ impl fmt::Display for Status {
                 "FAIL RATE",
                 "UPPER BOUND / GATE",
                 "VERDICT",
+                "MTTR",
             ];
             f.write_str(&table(&headers, &rows))?;
-            writeln!(f, "(FAILED counts failed, rolled back and expired updates; UPPER BOUND is the Wilson bound the gate judges)")?;
+            writeln!(f, "(FAILED counts failed, rolled back and expired updates; UPPER BOUND is the Wilson bound the gate judges;")?;
+            writeln!(f, " MTTR is the mean time from the start of an update to its device's rollback report, over rolled-back updates)")?;
         }
         let recent = self.history.len().saturating_sub(8);
         if !self.history[recent..].is_empty() {
@@ -1212,12 +1244,14 @@ mod tests {
             "spec": spec,
             "waves": [
                 wave(0, "staging", 0.0, serde_json::json!({"offered": 3, "succeeded": 3}), 0.25, serde_json::json!({"verdict": "pass"})),
-                wave(1, "canary", 1.0, serde_json::json!({"offered": 210, "succeeded": 190, "failed": 12, "rolled_back": 8}), 0.14,
+                wave(1, "canary", 1.0, serde_json::json!({"offered": 210, "succeeded": 190, "failed": 12, "rolled_back": 8,
+                     "recovered": 8, "recovery_seconds": 336}), 0.14,
                      serde_json::json!({"verdict": "fail", "reason": {"detail": "20 of 210 updates failed"}})),
                 wave(2, "early", 10.0, serde_json::json!({}), 1.0, serde_json::json!({"verdict": "pending"})),
             ],
             "waiting": {"kind": "gate", "gate": {"kind": "too-few-finished", "finished": 20, "needed": 200}},
             "adoption": {"release_version": "1.4.0", "devices": 1000, "on_release": 190, "percent": 19.0},
+            "campaign_mttr_s": 42.0,
             "history": [{"seq": 9, "at": 1_800_000_000, "actor": "tok-a", "action": "campaign.create", "details": {}}]
         })
     }
@@ -1235,6 +1269,10 @@ mod tests {
         assert_eq!(s.waiting.as_deref(), Some("gate: 20 of the 200 finished updates it needs"));
         let shown = s.to_string();
         assert!(shown.contains("14.0 % > 5.0 %"), "{shown}");
+        assert_eq!(s.waves[1].mttr_s, Some(42.0), "computed from the counters' sums: 336 s over 8 rollbacks");
+        assert_eq!(s.waves[0].mttr_s, None);
+        assert!(shown.contains("MTTR") && shown.contains("42 s"), "{shown}");
+        assert!(shown.contains("  MTTR      42 s"), "{shown}");
         assert!(shown.contains("campaign.create  (tok-a)"), "{shown}");
         let err = watch_ended(s, served(), Output::new(true)).unwrap_err();
         assert_eq!(err.class(), ExitClass::VerificationFailed);

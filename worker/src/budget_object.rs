@@ -4,7 +4,9 @@
 //! the campaign's strongly consistent memory: the fleet-wide budget
 //! (`core::rollout::BudgetState`), every device's attempt (wave, the image it
 //! ran when offered, when it started, how it ended) and the per-wave counters
-//! the gates judge (`core::rollout::WaveCounters`, health aggregates included).
+//! the gates judge (`core::rollout::WaveCounters`, health aggregates and the
+//! mean-time-to-recovery sums included: an attempt's `recovered_at` is when
+//! its `rolled_back` outcome arrived).
 //! Every rule it applies is core's: `BudgetState::try_start`/`finish` decide
 //! starts; this file only stores.
 //!
@@ -189,6 +191,22 @@ const BASELINE: i64 = -1;
 fn create_schema(sql: &SqlStorage) -> worker::Result<()> {
     for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         sql.exec(statement, None)?;
+    }
+    add_recovered_at(sql)
+}
+
+#[derive(Deserialize)]
+struct ColumnRow {
+    name: String,
+}
+
+/// `attempts.recovered_at`: when a `rolled_back` outcome arrived (NULL for any
+/// other outcome). Objects created before it existed get the column here;
+/// their earlier rolled-back attempts count from `finished_at` instead.
+fn add_recovered_at(sql: &SqlStorage) -> worker::Result<()> {
+    let columns: Vec<ColumnRow> = sql.exec("PRAGMA table_info(attempts)", None)?.to_array()?;
+    if !columns.iter().any(|c| c.name == "recovered_at") {
+        sql.exec("ALTER TABLE attempts ADD COLUMN recovered_at INTEGER", None)?;
     }
     Ok(())
 }
@@ -376,9 +394,12 @@ fn finish(sql: &SqlStorage, device_id: &str, outcome: Outcome, now: UnixTime) ->
     if a.finished_at.is_none() {
         release_slot(sql)?;
     }
+    // `finished_at` stays the first outcome's time (the slot's end); a
+    // rollback, even one ordered after a success, is timed by `recovered_at`.
+    let recovered_at = if outcome == Outcome::RolledBack { int(now.0) } else { SqlStorageValue::Null };
     sql.exec(
-        "UPDATE attempts SET outcome = ?, finished_at = ? WHERE device_id = ?",
-        vec![outcome.column().into(), int(a.finished_at.unwrap_or(now).0), device_id.into()],
+        "UPDATE attempts SET outcome = ?, finished_at = ?, recovered_at = ? WHERE device_id = ?",
+        vec![outcome.column().into(), int(a.finished_at.unwrap_or(now).0), recovered_at, device_id.into()],
     )?;
     Ok(BudgetAnswer::Finished { counted: true, previous: a.outcome })
 }
@@ -392,6 +413,8 @@ struct WaveRow {
     rolled_back: f64,
     expired: f64,
     in_flight: f64,
+    recovered: f64,
+    recovery_seconds: f64,
 }
 
 #[derive(Deserialize)]
@@ -424,7 +447,10 @@ fn counters(sql: &SqlStorage) -> worker::Result<CampaignCounters> {
             "SELECT wave, COUNT(*) AS started, \
              TOTAL(outcome = 'succeeded') AS succeeded, TOTAL(outcome = 'failed') AS failed, \
              TOTAL(outcome = 'rolled_back') AS rolled_back, TOTAL(outcome = 'expired') AS expired, \
-             TOTAL(finished_at IS NULL) AS in_flight FROM attempts GROUP BY wave",
+             TOTAL(finished_at IS NULL) AS in_flight, \
+             TOTAL(outcome = 'rolled_back') AS recovered, \
+             TOTAL(CASE WHEN outcome = 'rolled_back' THEN MAX(COALESCE(recovered_at, finished_at) - started_at, 0) END) AS recovery_seconds \
+             FROM attempts GROUP BY wave",
             None,
         )?
         .to_array()?;
@@ -437,6 +463,8 @@ fn counters(sql: &SqlStorage) -> worker::Result<CampaignCounters> {
             w.rolled_back = whole(r.rolled_back);
             w.expired = whole(r.expired);
             w.in_flight = whole(r.in_flight);
+            w.recovered = whole(r.recovered);
+            w.recovery_seconds = whole(r.recovery_seconds);
         }
     }
     // Offered = started + refused devices that never started.

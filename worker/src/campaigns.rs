@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `POST /api/campaigns` | operator | CampaignSpec JSON (salt may be omitted) → 201 campaign |
 //! | `GET /api/campaigns` | readers | → list |
-//! | `GET /api/campaigns/{id}` | readers | → campaign, waves with counters and gate, adoption, history |
+//! | `GET /api/campaigns/{id}` | readers | → campaign, waves with counters, gate and MTTR, campaign MTTR, adoption, history |
 //! | `POST /api/campaigns/{id}/approve` | approver, never the creator | → campaign |
 //! | `POST /api/campaigns/{id}/{start,pause,resume,advance,cancel,rollback}` | operator | → campaign; 409 when illegal |
 //! | `GET /api/campaigns/{id}/series` | readers | `?since=<unix s>` → per-minute series |
@@ -205,6 +205,10 @@ struct WaveView<'a> {
     gate_max_failure_rate: f64,
     gate_min_finished: u32,
     verdict: Value,
+    /// Mean seconds from the start of an update that did not stick to the
+    /// device's `rolled_back` report, over this wave's rolled-back attempts
+    /// (`WaveCounters::mean_time_to_recovery_s`); null when there are none.
+    mean_time_to_recovery_s: Option<f64>,
 }
 
 fn verdict_json(v: &GateVerdict) -> Value {
@@ -246,7 +250,9 @@ async fn counters(env: &Env, id: &str) -> Result<CampaignCounters, Problem> {
     }
 }
 
-/// `GET /api/campaigns/{id}`: spec, state, waves with counters and gates,
+/// `GET /api/campaigns/{id}`: spec, state, waves with counters, gates and
+/// mean time to recovery (`mean_time_to_recovery_s`), the campaign-wide mean
+/// (`campaign_mttr_s`, over every wave's rolled-back attempts; null when none),
 /// adoption, why it waits, and its history (the audit entries about it).
 pub async fn get(store: &D1Store, env: &Env, id: &str, now: UnixTime) -> Result<Reply, Problem> {
     let c = load(store, id).await?;
@@ -277,6 +283,7 @@ pub async fn get(store: &D1Store, env: &Env, id: &str, now: UnixTime) -> Result<
                 gate_max_failure_rate: w.gate.max_failure_rate,
                 gate_min_finished: w.gate.min_finished,
                 verdict: verdict_json(&evaluate_gate(&w.gate, &wc, &counters.baseline)),
+                mean_time_to_recovery_s: wc.mean_time_to_recovery_s(),
             }
         })
         .collect();
@@ -301,6 +308,7 @@ pub async fn get(store: &D1Store, env: &Env, id: &str, now: UnixTime) -> Result<
         "spec": c.spec,
         "waves": waves,
         "baseline_health": counters.baseline,
+        "campaign_mttr_s": counters.mean_time_to_recovery_s(),
         "waiting": outcome.waiting.as_ref().map(waiting_json),
         "pending_change": outcome.change.as_ref().map(change_json),
         "adoption": { "release_version": version, "devices": fleet, "on_release": on_release, "percent": adoption_percent },

@@ -46,6 +46,17 @@ pub struct WaveCounters {
     pub in_flight: u64,
     /// Health samples of devices of this wave after their update.
     pub updated_health: HealthAggregate,
+    /// Attempts that ended `rolled_back`: the device reported itself back on
+    /// its previous image. The ones [`Self::recovery_seconds`] sums over.
+    #[serde(default)]
+    pub recovered: u64,
+    /// Sum over the `recovered` attempts of the seconds from the start of the
+    /// update (the offer that took a budget slot) to the arrival of the
+    /// device's `rolled_back` report. A device that first reported
+    /// `succeeded` and was rolled back on order after a halt counts from its
+    /// start to the rollback report, not to its success.
+    #[serde(default)]
+    pub recovery_seconds: u64,
 }
 
 impl WaveCounters {
@@ -56,6 +67,19 @@ impl WaveCounters {
     pub fn finished(&self) -> u64 {
         self.succeeded + self.failures()
     }
+
+    /// Mean time to recovery, in seconds: for the attempts of this wave that
+    /// ended `rolled_back`, the mean time between the start of the update
+    /// that did not stick and the moment the device reported itself back on
+    /// its previous image. `None` when no attempt ended rolled back.
+    pub fn mean_time_to_recovery_s(&self) -> Option<f64> {
+        mean_seconds(self.recovery_seconds, self.recovered)
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mean_seconds(sum: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum as f64 / n as f64)
 }
 
 /// Sums of `Event::Health` samples: exposure and events.
@@ -83,6 +107,16 @@ pub struct CampaignCounters {
     pub waves: Vec<WaveCounters>,
     /// Health of selected devices that have not updated yet.
     pub baseline: HealthAggregate,
+}
+
+impl CampaignCounters {
+    /// Mean time to recovery over the whole campaign (every wave's rolled-back
+    /// attempts together, see [`WaveCounters::mean_time_to_recovery_s`]);
+    /// `None` when no attempt ended rolled back.
+    pub fn mean_time_to_recovery_s(&self) -> Option<f64> {
+        let (sum, n) = self.waves.iter().fold((0u64, 0u64), |(s, n), w| (s.saturating_add(w.recovery_seconds), n + w.recovered));
+        mean_seconds(sum, n)
+    }
 }
 
 /// The Wilson score interval `(lower, upper)` of `k` successes in `n` trials at `z`.
@@ -201,4 +235,29 @@ fn compare_health(h: &HealthComparison, updated: &HealthAggregate, baseline: &He
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_time_to_recovery_is_the_mean_over_rolled_back_attempts() {
+        let none = WaveCounters { succeeded: 5, failed: 2, ..WaveCounters::default() };
+        assert_eq!(none.mean_time_to_recovery_s(), None, "failures that were not rolled back do not count");
+        let wave = WaveCounters { rolled_back: 3, recovered: 3, recovery_seconds: 30 + 60 + 90, ..WaveCounters::default() };
+        assert_eq!(wave.mean_time_to_recovery_s(), Some(60.0));
+        let other = WaveCounters { rolled_back: 1, recovered: 1, recovery_seconds: 5, ..WaveCounters::default() };
+        let campaign = CampaignCounters { waves: vec![wave, none, other], baseline: HealthAggregate::default() };
+        assert_eq!(campaign.mean_time_to_recovery_s(), Some(185.0 / 4.0), "weighted by attempts, not a mean of wave means");
+        assert_eq!(CampaignCounters::default().mean_time_to_recovery_s(), None);
+    }
+
+    #[test]
+    fn counters_without_recovery_fields_still_parse() {
+        let old = r#"{"offered":1,"started":1,"succeeded":1,"failed":0,"rolled_back":0,"expired":0,"in_flight":0,
+                      "updated_health":{"device_seconds":0,"reboots":0,"crashes":0}}"#;
+        let w: WaveCounters = serde_json::from_str(old).unwrap();
+        assert_eq!((w.recovered, w.recovery_seconds, w.mean_time_to_recovery_s()), (0, 0, None));
+    }
 }
