@@ -84,9 +84,24 @@ async fn drain_unread_body(req: &mut Request) {
     if req.inner().body_used() || req.inner().body().is_none() {
         return;
     }
-    let declared = header(req, "content-length").and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
-        let _ = req.bytes().await;
+    match header(req, "content-length").and_then(|v| v.parse::<u64>().ok()) {
+        Some(n) if n <= DRAIN_LIMIT => {
+            let _ = req.bytes().await;
+        }
+        Some(_) => {}
+        // Chunked, length unknown (the 411 case): read up to the same bound, then stop.
+        None => {
+            use futures_util::StreamExt;
+            if let Ok(mut stream) = req.stream() {
+                let mut seen = 0u64;
+                while let Some(Ok(chunk)) = stream.next().await {
+                    seen += chunk.len() as u64;
+                    if seen > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 
