@@ -151,7 +151,8 @@ test('a release failing 30 % of boots halts in the canary with under 5 % of the 
   const testSeconds = (Date.now() - testStarted) / 1000;
   console.log(`# mean time to recovery: ${mttr} s (test took ${testSeconds.toFixed(0)} s)`);
   assert.equal(typeof mttr, 'number', JSON.stringify(last.waves.map((w) => w.counters)));
-  assert.ok(mttr > 0 && mttr < testSeconds, `campaign MTTR ${mttr} s`);
+  // Times are whole seconds: a device that rolls back within the second of its start counts 0.
+  assert.ok(mttr >= 0 && mttr < testSeconds, `campaign MTTR ${mttr} s`);
   assert.equal(last.waves[0].mean_time_to_recovery_s, mttr, 'every rollback was in the canary');
   assert.equal(last.waves[0].counters.recovered, last.waves[0].counters.rolled_back);
 });
