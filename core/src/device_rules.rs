@@ -66,16 +66,22 @@ pub fn check_manifest(manifest: &ReleaseManifest, device: &DeviceFloor<'_>, revo
 /// the manifest? Call it on the bytes read back from the slot, right before
 /// switching the boot flag.
 pub fn check_image(manifest: &ReleaseManifest, length: u64, sha256: &Sha256) -> Result<(), Error> {
-    if length != manifest.artifact.length {
+    check_bytes(manifest.artifact.length, &manifest.artifact.sha256, length, sha256)
+}
+
+/// Rule 5 against a length and digest already taken from a verified
+/// manifest (the agent keeps them in its journal while it streams).
+pub fn check_bytes(expected_length: u64, expected_sha256: &Sha256, length: u64, sha256: &Sha256) -> Result<(), Error> {
+    if length != expected_length {
         return Err(Error::Refused {
             rule: "image-length",
-            detail: format!("image is {length} bytes, the manifest says {}", manifest.artifact.length),
+            detail: format!("image is {length} bytes, the manifest says {expected_length}"),
         });
     }
-    if sha256 != &manifest.artifact.sha256 {
+    if sha256 != expected_sha256 {
         return Err(Error::Refused {
             rule: "image-hash",
-            detail: format!("image SHA-256 is {sha256}, the manifest says {}", manifest.artifact.sha256),
+            detail: format!("image SHA-256 is {sha256}, the manifest says {expected_sha256}"),
         });
     }
     Ok(())

@@ -12,7 +12,7 @@ use crate::journal::{Job, Phase};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
-use updraft_core::device_rules::{check_image, check_installable, DeviceFloor};
+use updraft_core::device_rules::{check_bytes, check_image, check_installable, DeviceFloor};
 use updraft_core::dsse::Envelope;
 use updraft_core::release::ReleaseManifest;
 use updraft_core::report::Event;
@@ -373,15 +373,5 @@ impl Agent {
 
 /// Rule 5 on the streamed bytes (the slot is read back again before the switch).
 fn check_image_bytes(job: &Job, length: u64, sha: &Sha256) -> Result<(), AgentError> {
-    if length != job.length || sha != &job.sha256 {
-        let rule = if length == job.length { "image-hash" } else { "image-length" };
-        return Err(AgentError::verification(
-            "download",
-            updraft_core::Error::Refused {
-                rule,
-                detail: format!("received {length} bytes with SHA-256 {sha}; the manifest says {} bytes, {}", job.length, job.sha256),
-            },
-        ));
-    }
-    Ok(())
+    check_bytes(job.length, &job.sha256, length, sha).map_err(|e| AgentError::verification("download", e))
 }
