@@ -33,6 +33,7 @@ mod error;
 pub mod hash;
 pub mod keys;
 pub mod protocol;
+pub mod purge;
 pub mod release;
 pub mod report;
 pub mod revocation;

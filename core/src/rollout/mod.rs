@@ -288,7 +288,9 @@ pub fn decide<'c, R: Offerable>(
     // 1. Rollbacks first: safety over progress.
     for c in &ours {
         if matches!(c.state, CampaignState::Halted { rollback: true, .. }) && c.release.manifest().artifact.sha256 == current.sha256 {
-            if let Some(a) = attempt_for(c).filter(|a| a.from_sha256 != current.sha256) {
+            // Never back onto a revoked image: such a device waits for a fix-forward offer.
+            let revoked = |sha: &Sha256| revocations.is_some_and(|l| l.is_revoked(sha));
+            if let Some(a) = attempt_for(c).filter(|a| a.from_sha256 != current.sha256 && !revoked(&a.from_sha256)) {
                 return Decision::Rollback { campaign_id: &c.id, to_sha256: a.from_sha256 };
             }
         }
@@ -361,6 +363,9 @@ fn targets<R: Offerable>(c: &ActiveCampaign<R>, device: &DeviceFacts<'_>, revoca
         return false;
     }
     if sel.current_version.as_ref().is_some_and(|r| !r.matches(&current.version)) {
+        return false;
+    }
+    if !sel.current_sha256.is_empty() && !sel.current_sha256.contains(&current.sha256) {
         return false;
     }
     let staged = sel.device_ids.contains(device.device_id);

@@ -10,7 +10,7 @@
 use super::geo::{Country, UsRegion, UsState};
 use super::window::Windows;
 use crate::protocol::Network;
-use crate::{DeviceId, HardwareId, ProductName, Version};
+use crate::{DeviceId, HardwareId, ProductName, Sha256, Version};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -20,6 +20,8 @@ pub const MAX_SPEC_BYTES: usize = 256 * 1024;
 pub const MAX_WAVES: usize = 32;
 /// Most devices named in a staging group.
 pub const MAX_STAGING_DEVICES: usize = 1_000;
+/// Most images named in `selector.current_sha256`.
+pub const MAX_CURRENT_IMAGES: usize = 1_000;
 /// The whole fleet, in basis points.
 pub const FULL_FLEET_BP: u16 = 10_000;
 /// The z of a 95 % two-sided confidence level, the gates' default.
@@ -140,6 +142,11 @@ pub struct Selector {
     /// The staging group: in the campaign from its first wave, whatever their cohort.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub device_ids: Vec<DeviceId>,
+    /// Only devices running one of these images (by SHA-256). A fix-forward
+    /// campaign names the revoked images here, so it reaches exactly the
+    /// devices stuck on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub current_sha256: Vec<Sha256>,
 }
 
 /// A SemVer version requirement, kept with its original spelling.
@@ -404,6 +411,9 @@ impl Selector {
                     return Err(SpecError::new(format!("{field}[{i}]"), "a tag is 1 to 64 characters of A-Z a-z 0-9 - _ . :"));
                 }
             }
+        }
+        if self.current_sha256.len() > MAX_CURRENT_IMAGES {
+            return Err(SpecError::new("selector.current_sha256", format!("names at most {MAX_CURRENT_IMAGES} images")));
         }
         if self.device_ids.len() > MAX_STAGING_DEVICES {
             return Err(SpecError::new("selector.device_ids", format!("a staging group holds at most {MAX_STAGING_DEVICES} devices")));
