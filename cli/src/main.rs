@@ -20,6 +20,8 @@ mod output;
 mod publish;
 mod release;
 mod releases;
+mod revocations;
+mod revoke;
 mod root;
 mod signing;
 mod tokens;
@@ -40,7 +42,8 @@ Exit codes:
      (also: a document the server sent does not verify, an audit log
      whose hash chain is broken: the message names the first bad entry, or
      a campaign watched with `campaign status --watch` that ended halted
-     or cancelled)
+     or cancelled, a revocation whose purge `revocations watch` saw fail
+     or still pending at --timeout, a revocation list below --min-seq)
   2  usage error: bad flags or argument values, UPDRAFT_TOKEN not set
   3  input error: unreadable or malformed file, wrong kind of file or key
   4  output error: cannot write a file, or it exists and --force was not given
@@ -117,6 +120,20 @@ enum Command {
     /// advance, cancel, rollback, list, status [--watch].
     #[command(subcommand, after_help = EXIT_CODES)]
     Campaign(campaign::CampaignCommand),
+    /// Emergency revocation: revoke images, releases or a product's security
+    /// floor everywhere at once (security role; cannot be undone).
+    ///
+    /// The edge signs a new revocation list (seq + 1), halts the campaigns of
+    /// revoked releases, answers 410 for revoked artifacts, purges the CDN and,
+    /// with --replacement, offers the fix to devices running a revoked image.
+    /// Asks to type the release id, the SHA-256's first 12 characters or
+    /// REVOKE back when stdin is a terminal; otherwise needs --yes.
+    #[command(after_help = EXIT_CODES)]
+    Revoke(revoke::RevokeArgs),
+    /// Revocations on the edge: list, show, purge (retry now), watch the purge,
+    /// verify the signed list devices fetch.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Revocations(revocations::RevocationsCommand),
 }
 
 fn main() -> ExitCode {
@@ -149,6 +166,8 @@ fn run(command: Command, out: Output) -> Result<(), CliError> {
         Command::Bundle(c) => bundle::run(c, out),
         Command::Audit(c) => audit::run(c, out),
         Command::Campaign(c) => campaign::run(c, out),
+        Command::Revoke(args) => revoke::run(&args, out),
+        Command::Revocations(c) => revocations::run(c, out),
     }
 }
 
