@@ -29,6 +29,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use updraft_core::dsse::Envelope;
+use updraft_core::purge::{PurgeState, PurgeStatus};
 use updraft_core::revocation::RevocationList;
 use updraft_core::root::TrustedRoot;
 use updraft_core::{ProductName, Role, SecurityVersion, Sha256, UnixTime, MAX_ROOT_STEPS};
@@ -130,7 +131,8 @@ pub fn run(command: RevocationsCommand, out: Output) -> Result<(), CliError> {
 
 // ---------------------------------------------------------------- the record
 
-/// A revocation record as the edge serves it (`GET /api/revocations/{seq}`).
+/// A revocation record as the edge serves it (`GET /api/revocations/{seq}`);
+/// its purge is core's [`PurgeState`], as the edge records it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Revocation {
     pub seq: u64,
@@ -148,72 +150,38 @@ pub struct Revocation {
     pub fix_forward_campaign_id: Option<String>,
     #[serde(default)]
     pub halted_campaigns: Vec<String>,
-    pub purge: Option<Purge>,
+    pub purge: Option<PurgeState>,
 }
 
-/// The CDN purge of one revocation: the list's URL and the revoked artifacts'
-/// URLs and cache tags, through Cloudflare's purge API.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Purge {
-    pub status: PurgeStatus,
-    #[serde(default)]
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub next_attempt_at: Option<UnixTime>,
-    pub done_at: Option<UnixTime>,
-    #[serde(default)]
-    pub urls: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PurgeStatus {
-    Pending,
-    Succeeded,
-    Failed,
-    NotConfigured,
-    /// A status this CLI does not know; `watch` does not count it as done.
-    #[serde(other)]
-    Unknown,
-}
-
-impl Purge {
-    /// `pending: attempt 2 failed (HTTP 429 …); next attempt at …`
-    pub fn summary(&self) -> String {
-        let attempts = match self.attempts {
-            1 => "1 attempt".to_owned(),
-            n => format!("{n} attempts"),
-        };
-        let last_error = self.last_error.as_deref().map_or_else(String::new, |e| format!("; last error: {e}"));
-        match self.status {
-            PurgeStatus::Pending => {
-                let next = self.next_attempt_at.map_or_else(String::new, |t| format!("; next attempt at {}", human_time(t)));
-                format!("pending after {attempts}{last_error}{next} (the edge retries with backoff)")
-            }
-            PurgeStatus::Succeeded => {
-                let at = self.done_at.map_or_else(String::new, |t| format!(" at {}", human_time(t)));
-                format!("succeeded{at} after {attempts}")
-            }
-            PurgeStatus::Failed => format!("FAILED: gave up after {attempts}{last_error}"),
-            PurgeStatus::NotConfigured => {
-                "not configured: this edge has no Cloudflare purge secrets (CLOUDFLARE_ZONE_ID, CLOUDFLARE_API_TOKEN); \
-                 only its own cache was cleared"
-                    .to_owned()
-            }
-            PurgeStatus::Unknown => format!("unknown status after {attempts}{last_error}"),
+/// `pending after 2 attempts; last error: HTTP 429 …; next attempt at …`
+pub fn purge_summary(purge: &PurgeState) -> String {
+    let attempts = match purge.attempts {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    };
+    let last_error = purge.last_error.as_deref().map_or_else(String::new, |e| format!("; last error: {e}"));
+    match purge.status {
+        PurgeStatus::Pending => {
+            let next = purge.next_attempt_at.map_or_else(String::new, |t| format!("; next attempt at {}", human_time(t)));
+            format!("pending after {attempts}{last_error}{next} (the edge retries with backoff)")
         }
+        PurgeStatus::Succeeded => {
+            let at = purge.done_at.map_or_else(String::new, |t| format!(" at {}", human_time(t)));
+            format!("succeeded{at} after {attempts}")
+        }
+        PurgeStatus::Failed => format!("FAILED: gave up after {attempts}{last_error}"),
+        PurgeStatus::NotConfigured => "not configured: this edge has no Cloudflare purge secrets (CLOUDFLARE_ZONE_ID, \
+             CLOUDFLARE_API_TOKEN); only its own cache was cleared"
+            .to_owned(),
     }
+}
 
-    fn cell(&self) -> String {
-        match self.status {
-            PurgeStatus::Pending => format!("pending ({})", self.attempts),
-            PurgeStatus::Succeeded => "succeeded".into(),
-            PurgeStatus::Failed => format!("FAILED ({})", self.attempts),
-            PurgeStatus::NotConfigured => "not configured".into(),
-            PurgeStatus::Unknown => "unknown".into(),
-        }
+fn purge_cell(purge: &PurgeState) -> String {
+    match purge.status {
+        PurgeStatus::Pending => format!("pending ({})", purge.attempts),
+        PurgeStatus::Succeeded => "succeeded".into(),
+        PurgeStatus::Failed => format!("FAILED ({})", purge.attempts),
+        PurgeStatus::NotConfigured => "not configured".into(),
     }
 }
 
@@ -274,12 +242,19 @@ impl fmt::Display for RecordView<'_> {
         }
         match &r.purge {
             Some(p) => {
-                writeln!(f, "  purge        {}", p.summary())?;
+                writeln!(f, "  purge        {}", purge_summary(p))?;
                 for url in &p.urls {
-                    writeln!(f, "    url        {url}")?;
+                    let left = if p.urls_left.contains(url) { "  (left to purge)" } else { "" };
+                    writeln!(f, "    url        {url}{left}")?;
                 }
                 for tag in &p.tags {
-                    writeln!(f, "    tag        {tag}")?;
+                    let left = if p.tags_left.contains(tag) { "  (left to purge)" } else { "" };
+                    writeln!(f, "    tag        {tag}{left}")?;
+                }
+                for a in &p.log {
+                    let answer = a.http_status.map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
+                    let error = a.error.as_deref().map_or_else(String::new, |e| format!(": {e}"));
+                    writeln!(f, "    request    {}  {} {}  {answer}{error}", short_time(a.at), a.kind, a.items)?;
                 }
                 if p.status == PurgeStatus::Failed {
                     writeln!(f, "  retry it now: updraft revocations purge {}", r.seq)?;
@@ -379,7 +354,7 @@ impl fmt::Display for Listing {
                     r.created_by.clone().unwrap_or_default(),
                     r.what_cell(),
                     r.replacement_release_id.clone().unwrap_or_default(),
-                    r.purge.as_ref().map_or_else(|| "-".into(), Purge::cell),
+                    r.purge.as_ref().map_or_else(|| "-".into(), purge_cell),
                     truncated(&r.reason, REASON_CELL_CHARS),
                 ]
             })
@@ -391,13 +366,13 @@ impl fmt::Display for Listing {
 // ---------------------------------------------------------------- watch
 
 /// How a watch ends, from the purge it last saw.
-fn watch_verdict(seq: u64, purge: &Purge) -> Option<Result<(), CliError>> {
+fn watch_verdict(seq: u64, purge: &PurgeState) -> Option<Result<(), CliError>> {
     match purge.status {
         PurgeStatus::Pending => None,
         PurgeStatus::Succeeded | PurgeStatus::NotConfigured => Some(Ok(())),
-        PurgeStatus::Failed | PurgeStatus::Unknown => Some(Err(CliError::RemoteRejected {
+        PurgeStatus::Failed => Some(Err(CliError::RemoteRejected {
             what: format!("revocation seq {seq}"),
-            detail: format!("the CDN purge did not succeed: {}; retry it with `updraft revocations purge {seq}`", purge.summary()),
+            detail: format!("the CDN purge did not succeed: {}; retry it with `updraft revocations purge {seq}`", purge_summary(purge)),
             slug: "purge-failed",
         })),
     }
@@ -418,7 +393,7 @@ fn watch(args: &WatchArgs, out: Output) -> Result<(), CliError> {
                         detail: "the record has no purge status".into(),
                     });
                 };
-                let line = purge.summary();
+                let line = purge_summary(&purge);
                 if !out.is_json() && line != last {
                     let now = clock::now_or(None);
                     let _ = writeln!(std::io::stderr(), "[{}] revocation seq {}: purge {line}", short_time(now), args.seq);
@@ -433,7 +408,7 @@ fn watch(args: &WatchArgs, out: Output) -> Result<(), CliError> {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(CliError::RemoteRejected {
                         what: format!("revocation seq {}", args.seq),
-                        detail: format!("the CDN purge is still {} after {} s", purge.summary(), args.timeout.unwrap_or_default()),
+                        detail: format!("the CDN purge is still {} after {} s", purge_summary(&purge), args.timeout.unwrap_or_default()),
                         slug: "purge-pending",
                     });
                 }
@@ -560,6 +535,7 @@ impl fmt::Display for VerifiedList {
 mod tests {
     use super::*;
     use clap::Parser;
+    use serde_json::json;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -584,7 +560,9 @@ mod tests {
             "next_attempt_at": if status == "pending" { Value::from(1_795_000_060) } else { Value::Null },
             "done_at": if status == "succeeded" { Value::from(1_795_000_012) } else { Value::Null },
             "urls": ["https://edge/v1/revocations.json", format!("https://edge/v1/artifacts/{SHA}")],
-            "tags": ["revocations", format!("artifact-{SHA}")]})
+            "tags": ["revocations", format!("artifact-{SHA}")],
+            "urls_left": [], "tags_left": if status == "succeeded" { json!([]) } else { json!(["revocations"]) },
+            "log": [{"at": 1_795_000_001, "kind": "tags", "items": 2, "http_status": 429, "error": "HTTP 429 rate limited"}]})
     }
 
     #[test]
@@ -614,7 +592,8 @@ mod tests {
             "halted       cmp-1, cmp-2",
             "fix-forward  campaign cmp-fix offers rel-fix",
             "pending after 2 attempts; last error: HTTP 429 rate limited; next attempt at ",
-            "tag        revocations",
+            "tag        revocations  (left to purge)",
+            "request    2026-11-18 11:06  tags 2  HTTP 429: HTTP 429 rate limited",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");
         }
@@ -635,7 +614,6 @@ mod tests {
         assert_eq!(verdict("succeeded"), Some(Ok(())));
         assert_eq!(verdict("not-configured"), Some(Ok(())));
         assert_eq!(verdict("failed"), Some(Err((ExitClass::VerificationFailed, "purge-failed".to_owned()))));
-        assert_eq!(verdict("something-new"), Some(Err((ExitClass::VerificationFailed, "purge-failed".to_owned()))));
     }
 
     #[test]

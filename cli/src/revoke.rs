@@ -28,11 +28,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io::{BufRead, IsTerminal, Write};
-use updraft_core::rollout::spec::Budgets;
+use updraft_core::revocation::{FixForwardBudgets, RevokeRequest};
 use updraft_core::{ProductName, SecurityVersion, Sha256};
 
-/// The edge's limit on a reason (it is signed into the list every device fetches).
-pub const MAX_REASON_CHARS: usize = 500;
 /// Hex characters of a SHA-256 to type back when one artifact is revoked.
 pub const SHA_PREFIX_LEN: usize = 12;
 /// What to type back when more than one thing (or only a floor) is revoked.
@@ -52,20 +50,25 @@ pub struct RevokeArgs {
     /// of PRODUCT whose security_version is below N (repeatable).
     #[arg(long = "min-security-version", value_name = "PRODUCT=N", value_parser = parse_floor)]
     min_security_version: Vec<(ProductName, SecurityVersion)>,
-    /// Why, in one line of at most 500 characters. Devices receive it in the
+    /// Why, in one line of at most 500 bytes. Devices receive it in the
     /// signed list; the audit log keeps it.
-    #[arg(long, value_name = "TEXT", value_parser = parse_reason)]
+    #[arg(long, value_name = "TEXT")]
     reason: String,
     /// Fix-forward: offer this approved release, ahead of every other
     /// campaign, to the devices running a revoked image.
     #[arg(long, value_name = "RELEASE_ID", value_parser = parse_id)]
     replacement: Option<String>,
-    /// Fix-forward budget: update starts per minute, fleet-wide.
+    /// Fix-forward budget: update starts per minute, fleet-wide [default: the edge's, 120].
     #[arg(long, value_name = "N", requires_all = ["replacement", "fix_max_in_flight"], value_parser = clap::value_parser!(u32).range(1..))]
     fix_max_starts_per_minute: Option<u32>,
-    /// Fix-forward budget: updates in flight at once, fleet-wide.
+    /// Fix-forward budget: updates in flight at once, fleet-wide [default: the edge's, 500].
     #[arg(long, value_name = "N", requires_all = ["replacement", "fix_max_starts_per_minute"], value_parser = clap::value_parser!(u32).range(1..))]
     fix_max_in_flight: Option<u32>,
+    /// Halt the revoked releases' campaigns without ordering their devices
+    /// back to the image they came from (default: rollback ordered, unless
+    /// that image is revoked too).
+    #[arg(long)]
+    no_rollback: bool,
     /// Confirm without being asked (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     yes: bool,
@@ -84,38 +87,6 @@ pub fn parse_floor(s: &str) -> Result<(ProductName, SecurityVersion), String> {
     Ok((product, SecurityVersion(n)))
 }
 
-/// One line of 1 to [`MAX_REASON_CHARS`] characters, without control characters.
-pub fn parse_reason(s: &str) -> Result<String, String> {
-    let reason = s.trim();
-    if reason.is_empty() {
-        return Err("the reason is empty: say why (it is signed into the list devices fetch)".into());
-    }
-    let chars = reason.chars().count();
-    if chars > MAX_REASON_CHARS {
-        return Err(format!("the reason has {chars} characters; at most {MAX_REASON_CHARS}"));
-    }
-    if reason.chars().any(char::is_control) {
-        return Err("the reason must be one line without control characters".into());
-    }
-    Ok(reason.to_owned())
-}
-
-/// The body of `POST /api/revocations`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RevokeRequest {
-    reason: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    sha256: Vec<Sha256>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    release_ids: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    min_security_version: BTreeMap<ProductName, SecurityVersion>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    replacement_release_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fix_forward: Option<Budgets>,
-}
-
 fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(items.len());
     for item in items {
@@ -126,8 +97,21 @@ fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
     out
 }
 
+/// The flags a field of core's [`RevokeRequest`] comes from, for messages.
+fn flags_of(field: &str) -> &'static str {
+    match field {
+        "reason" => "--reason",
+        "sha256" => "--sha256 / --release / --min-security-version",
+        "release_ids" => "--release / --replacement",
+        "replacement_release_id" => "--replacement",
+        "fix_forward" => "--fix-max-starts-per-minute / --fix-max-in-flight",
+        _ => "arguments",
+    }
+}
+
 impl RevokeArgs {
-    /// Checks what clap cannot (rules across flags) and builds the request.
+    /// Builds the request and checks it with core's rules, the edge's own,
+    /// so a bad one fails here with nothing sent.
     pub fn request(&self) -> Result<RevokeRequest, CliError> {
         let mut floors = BTreeMap::new();
         for (product, n) in &self.min_security_version {
@@ -135,35 +119,36 @@ impl RevokeArgs {
                 return Err(CliError::usage(format!("--min-security-version gives {product} two floors ({other} and {n}); give one")));
             }
         }
-        if let Some(replacement) = self.replacement.as_ref().filter(|r| self.release.contains(r)) {
-            return Err(CliError::usage(format!(
-                "--replacement {replacement} is also revoked with --release: the replacement must be a release devices may install"
-            )));
-        }
         let fix_forward = match (self.fix_max_starts_per_minute, self.fix_max_in_flight) {
-            (Some(max_starts_per_minute), Some(max_in_flight)) => Some(Budgets { max_starts_per_minute, max_in_flight }),
+            (Some(max_starts_per_minute), Some(max_in_flight)) => Some(FixForwardBudgets { max_starts_per_minute, max_in_flight }),
             _ => None,
         };
-        Ok(RevokeRequest {
-            reason: self.reason.clone(),
+        let request = RevokeRequest {
+            reason: self.reason.trim().to_owned(),
             sha256: dedup(&self.sha256),
             release_ids: dedup(&self.release),
             min_security_version: floors,
             replacement_release_id: self.replacement.clone(),
             fix_forward,
-        })
+            rollback_campaigns: !self.no_rollback,
+        };
+        request.validate().map_err(|e| match e {
+            updraft_core::Error::InvalidField { field, detail } => {
+                CliError::usage(format!("{}: {detail} (field `{field}`); nothing was sent", flags_of(field)))
+            }
+            other => CliError::usage(format!("{other}; nothing was sent")),
+        })?;
+        Ok(request)
     }
 }
 
-impl RevokeRequest {
-    /// What the operator types back to confirm: the one release id, the
-    /// prefix of the one SHA-256, or [`CONFIRM_WORD`].
-    pub fn confirmation(&self) -> String {
-        match (self.release_ids.as_slice(), self.sha256.as_slice(), self.min_security_version.is_empty()) {
-            ([id], [], true) => id.clone(),
-            ([], [sha], true) => sha.to_hex()[..SHA_PREFIX_LEN].to_owned(),
-            _ => CONFIRM_WORD.to_owned(),
-        }
+/// What the operator types back to confirm: the one release id, the prefix
+/// of the one SHA-256, or [`CONFIRM_WORD`].
+pub fn confirmation(request: &RevokeRequest) -> String {
+    match (request.release_ids.as_slice(), request.sha256.as_slice(), request.min_security_version.is_empty()) {
+        ([id], [], true) => id.clone(),
+        ([], [sha], true) => sha.to_hex()[..SHA_PREFIX_LEN].to_owned(),
+        _ => CONFIRM_WORD.to_owned(),
     }
 }
 
@@ -212,8 +197,13 @@ fn confirm(client: &EdgeClient, server: &str, request: &RevokeRequest) -> Result
         }
         None => prompt.push_str("  fix-forward      none: devices on a revoked image roll back to their other slot or wait\n"),
     }
-    prompt.push_str("Devices will refuse these images, their artifact URLs answer 410, and campaigns of revoked releases halt.\n");
-    let expected = request.confirmation();
+    let halt = if request.rollback_campaigns {
+        "halt, ordering their devices back to the image they came from"
+    } else {
+        "halt (no rollback ordered: --no-rollback)"
+    };
+    let _ = writeln!(prompt, "Devices will refuse these images, their artifact URLs answer 410, and campaigns of revoked releases {halt}.");
+    let expected = confirmation(request);
     let _ = write!(prompt, "Type `{expected}` to revoke: ");
     let mut stderr = std::io::stderr();
     let _ = stderr.write_all(prompt.as_bytes());
@@ -315,11 +305,17 @@ mod tests {
                 "release_ids": ["rel-bad"],
                 "min_security_version": {"acme-thermostat": 7},
                 "replacement_release_id": "rel-fix",
-                "fix_forward": {"max_starts_per_minute": 60, "max_in_flight": 200}
+                "fix_forward": {"max_starts_per_minute": 60, "max_in_flight": 200},
+                "rollback_campaigns": true
             })
         );
-        // Only what was given is sent.
-        assert_eq!(body(&["--release", "rel-bad", "--reason", "x"]), serde_json::json!({"reason": "x", "release_ids": ["rel-bad"]}));
+        let v = body(&["--release", "rel-bad", "--reason", "x", "--no-rollback"]);
+        assert_eq!(v["rollback_campaigns"], false);
+        assert_eq!(v["replacement_release_id"], Value::Null);
+        assert_eq!(v["fix_forward"], Value::Null);
+        // What the edge parses is what was built.
+        let parsed: RevokeRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(parsed, parse(&["--release", "rel-bad", "--reason", "x", "--no-rollback"]).unwrap().request().unwrap());
     }
 
     #[test]
@@ -351,8 +347,6 @@ mod tests {
             (vec!["--min-security-version", "acme=x"], "whole number"),
             (vec!["--min-security-version", "acme=0"], "at least 1"),
             (vec!["--min-security-version", "ac me=3"], "not allowed"),
-            (vec!["--release", "rel-a", "--reason", ""], "empty"),
-            (vec!["--release", "rel-a", "--reason", "a\nb"], "one line"),
         ] {
             let mut full = args.clone();
             if !full.contains(&"--reason") {
@@ -361,9 +355,25 @@ mod tests {
             let err = parse(&full).unwrap_err();
             assert!(err.to_string().contains(needle), "{args:?}: {err}");
         }
-        let long = "r".repeat(MAX_REASON_CHARS + 1);
-        assert!(parse(&["--release", "rel-a", "--reason", &long]).unwrap_err().to_string().contains("at most 500"));
-        assert!(parse(&["--release", "rel-a", "--reason", &"é".repeat(MAX_REASON_CHARS)]).is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn checks_the_request_with_the_edges_rules_before_sending() {
+        let refused = |args: &[&str], needle: &str| {
+            let err = parse(args).unwrap().request().unwrap_err();
+            assert_eq!(err.class(), ExitClass::Usage, "{args:?}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
+            assert!(err.to_string().contains("nothing was sent"), "{err}");
+        };
+        let limit = updraft_core::revocation::MAX_REASON_BYTES;
+        refused(&["--release", "rel-a", "--reason", "  "], "--reason");
+        refused(&["--release", "rel-a", "--reason", "a\nb"], "--reason");
+        refused(&["--release", "rel-a", "--reason", &"r".repeat(limit + 1)], "--reason");
+        assert!(parse(&["--release", "rel-a", "--reason", &"r".repeat(limit)]).unwrap().request().is_ok());
+        let many: Vec<String> = (0..=updraft_core::revocation::MAX_TARGETS).map(|i| format!("--release=rel-{i}")).collect();
+        let mut args: Vec<&str> = many.iter().map(String::as_str).collect();
+        args.extend(["--reason", "x"]);
+        refused(&args, "at most");
     }
 
     #[test]
@@ -388,14 +398,14 @@ mod tests {
         // A replacement alone leaves the budgets to the edge.
         let v = body(&["--release", "rel-a", "--reason", "x", "--replacement", "rel-b"]);
         assert_eq!(v["replacement_release_id"], "rel-b");
-        assert!(v.get("fix_forward").is_none());
+        assert_eq!(v["fix_forward"], Value::Null);
     }
 
     #[test]
     fn rules_across_flags_are_usage_errors() {
         let both = parse(&["--release", "rel-a", "--reason", "x", "--replacement", "rel-a"]).unwrap().request().unwrap_err();
         assert_eq!(both.class(), ExitClass::Usage);
-        assert!(both.to_string().contains("--replacement rel-a is also revoked"), "{both}");
+        assert!(both.to_string().contains("--replacement: the replacement cannot be one of the releases revoked"), "{both}");
         let floors = parse(&["--min-security-version", "p=3", "--min-security-version", "p=4", "--reason", "x"]).unwrap();
         let err = floors.request().unwrap_err();
         assert_eq!(err.class(), ExitClass::Usage);
@@ -404,7 +414,7 @@ mod tests {
 
     #[test]
     fn the_confirmation_names_what_is_revoked() {
-        let word = |args: &[&str]| parse(args).unwrap().request().unwrap().confirmation();
+        let word = |args: &[&str]| confirmation(&parse(args).unwrap().request().unwrap());
         assert_eq!(word(&["--release", "rel-bad", "--reason", "x", "--replacement", "rel-fix"]), "rel-bad");
         assert_eq!(word(&["--sha256", SHA, "--reason", "x"]), &SHA[..SHA_PREFIX_LEN]);
         assert_eq!(word(&["--release", "rel-a", "--release", "rel-b", "--reason", "x"]), CONFIRM_WORD);
@@ -420,7 +430,8 @@ mod tests {
                 "sha256": [SHA], "release_ids": ["rel-bad"], "min_security_version": {},
                 "replacement_release_id": "rel-fix", "fix_forward_campaign_id": "cmp-fix", "halted_campaigns": ["cmp-1"],
                 "purge": {"status": "pending", "attempts": 1, "last_error": "HTTP 429 too many requests",
-                          "next_attempt_at": 1_795_000_060, "done_at": null, "urls": [], "tags": []}},
+                          "next_attempt_at": 1_795_000_060, "done_at": null, "urls": [], "tags": [],
+                          "urls_left": [], "tags_left": [], "log": []}},
             "list": {"payloadType": "application/vnd.updraft.revocations+json", "payload": "", "signatures": []},
             "halted_campaigns": ["cmp-1"],
             "fix_forward_campaign_id": "cmp-fix"

@@ -29,7 +29,8 @@ fn record(seq: u64, purge: &str, attempts: u32) -> Value {
                   "last_error": if purge == "succeeded" { Value::Null } else { json!("HTTP 429 rate limited") },
                   "next_attempt_at": if purge == "pending" { json!(1_795_000_060u64) } else { Value::Null },
                   "done_at": if purge == "succeeded" { json!(1_795_000_012u64) } else { Value::Null },
-                  "urls": ["https://edge.example/v1/revocations.json"], "tags": ["revocations"]}
+                  "urls": ["https://edge.example/v1/revocations.json"], "tags": ["revocations"],
+                  "urls_left": [], "tags_left": if purge == "succeeded" { json!([]) } else { json!(["revocations"]) }, "log": []}
     })
 }
 
@@ -112,7 +113,7 @@ fn revoke_posts_the_contracts_body_and_shows_what_to_watch() {
         body,
         json!({"reason": "CVE-2026-1234: bootloop on rev B boards", "sha256": [SHA], "release_ids": ["rel-bad"],
                "min_security_version": {"acme-thermostat": 7}, "replacement_release_id": "rel-fix",
-               "fix_forward": {"max_starts_per_minute": 60, "max_in_flight": 200}})
+               "fix_forward": {"max_starts_per_minute": 60, "max_in_flight": 200}, "rollback_campaigns": true})
     );
 
     let mut args = args.to_vec();
