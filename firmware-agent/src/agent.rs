@@ -66,6 +66,9 @@ pub struct Agent {
     pub power: Option<PowerFacts>,
     /// Where progress lines go (`run` prints them to stderr; the simulator keeps quiet).
     pub log: fn(&str),
+    /// The last check's directive announced a newer revocation list than
+    /// the edge served (its caches lag): ask again soon.
+    pub(crate) revocations_lagging: bool,
 }
 
 fn quiet(_: &str) {}
@@ -83,7 +86,7 @@ impl Agent {
         let now = now();
         let state = config.state_dir.clone();
         std::fs::create_dir_all(&state).map_err(|e| AgentError::io("cannot create", &state, e))?;
-        let trust = Trust::open(&config.trust_anchor, &state.join("trust"), now)?;
+        let trust = Trust::open(&config.trust_anchor, &state.join("trust"))?;
         let slots = Slots::new(config.slots.clone());
         let env = match BootEnv::load(&state.join("boot.env"))? {
             Some(env) => env,
@@ -98,7 +101,20 @@ impl Agent {
         let identity = Identity::load(&state.join("identity"), &trust, &config.hardware_id, now)?;
         let client = EdgeClient::new(&config.server, config.connect_timeout(), config.read_timeout());
         let booted = env.good;
-        Ok(Agent { config, slots, trust, env, journal, client, identity, health, booted, power: None, log: quiet })
+        Ok(Agent {
+            config,
+            slots,
+            trust,
+            env,
+            journal,
+            client,
+            identity,
+            health,
+            booted,
+            power: None,
+            log: quiet,
+            revocations_lagging: false,
+        })
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -123,6 +139,12 @@ impl Agent {
 
     pub fn booted(&self) -> Slot {
         self.booted
+    }
+
+    /// The last check announced a newer revocation list than the edge
+    /// served (or no list could be fetched): the device asks again soon.
+    pub fn revocations_lagging(&self) -> bool {
+        self.revocations_lagging
     }
 
     pub fn client_mut(&mut self) -> &mut EdgeClient {
@@ -211,6 +233,10 @@ impl Agent {
         self.maybe_sample()?;
         // Best effort: reports never block an update, and stay queued.
         let _ = self.flush_reports();
+        // A switch to the other slot journaled before a failure: finish it.
+        if self.journal.state.switch.is_some() && self.apply_switch()? {
+            return Ok(Next::Reboot);
+        }
         // A download that completed before a power cut needs no network to finish.
         if let Some(job) = &self.journal.state.job {
             match job.phase {
@@ -219,8 +245,26 @@ impl Agent {
                 _ => {}
             }
         }
-        let directive = self.check()?;
-        let poll = self.poll_after(directive.poll_after_s);
+        let directive = match self.check() {
+            Ok(directive) => directive,
+            Err(e) => {
+                // Offline or refused: the list already held may still condemn
+                // the running image (a power cut right after it was taken).
+                if let Some(next) = self.leave_revoked_image()? {
+                    return Ok(next);
+                }
+                return Err(e);
+            }
+        };
+        self.abandon_refused_job()?;
+        if let Some(next) = self.leave_revoked_image()? {
+            return Ok(next);
+        }
+        let mut poll = self.poll_after(directive.poll_after_s);
+        if self.revocations_lagging {
+            let retry = crate::revocation::LAGGING_LIST_RETRY_S.max(self.config.poll.min_s);
+            poll = poll.min(Duration::from_secs(retry));
+        }
         match directive.action {
             Action::None => Ok(Next::Poll(poll)),
             Action::Update { release, campaign_id, download_url, deadline } => {
@@ -275,8 +319,13 @@ impl Agent {
         }
         let directive: Directive = self.trust.root().verify(&envelope, now()).map_err(|e| AgentError::verification("directive", e))?;
         directive.check_answers(&device_id, &nonce).map_err(|e| AgentError::verification("directive", e))?;
+        self.revocations_lagging = false;
         if directive.revocation_seq > self.trust.revocation_seq() {
-            self.fetch_revocations(directive.revocation_seq)?;
+            // A newer list: one that fails verification is an attack, refused.
+            self.revocations_lagging = !self.fetch_revocations(directive.revocation_seq)?;
+        } else if self.trust.needs_list(directive.revocation_seq, now()) {
+            // Renewing the list held (expired or lost): best effort.
+            self.refresh_revocations();
         }
         Ok(directive)
     }
@@ -295,23 +344,6 @@ impl Agent {
             self.trust.accept_root(&envelope)?;
         }
         Err(AgentError::verification("root chain", updraft_core::Error::TooManyRootSteps { max: MAX_ROOT_STEPS }))
-    }
-
-    /// Fetches the revocation list the directive announced; a list older
-    /// than one already seen is refused.
-    pub fn fetch_revocations(&mut self, announced: u64) -> Result<(), AgentError> {
-        let what = "GET /v1/revocations.json";
-        let response = self.client.get("/v1/revocations.json", None)?;
-        let envelope: Envelope = EdgeClient::read_json(what, response, MAX_DOCUMENT_BYTES as u64)?;
-        self.trust.accept_revocations(&envelope, now())?;
-        if self.trust.revocation_seq() < announced {
-            // A cache still holding the previous list: try again later.
-            return Err(AgentError::Network {
-                request: what.into(),
-                detail: format!("list seq {} is older than the announced {announced}", self.trust.revocation_seq()),
-            });
-        }
-        Ok(())
     }
 
     fn power_facts(&self) -> (Option<u8>, Option<bool>) {
@@ -346,6 +378,7 @@ impl Agent {
             pending_reports: self.journal.state.pending.len(),
             root_version: self.trust.root().version(),
             revocation_seq: self.trust.revocation_seq(),
+            running_revoked: self.running_revoked().map(|c| c.detail),
         }
     }
 }
@@ -363,6 +396,8 @@ pub struct Status {
     pub pending_reports: usize,
     pub root_version: u64,
     pub revocation_seq: u64,
+    /// Why the running image is revoked, when it is.
+    pub running_revoked: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -394,6 +429,7 @@ fn factory_image(config: &Config, slots: &Slots) -> Result<SlotImage, AgentError
         length,
         security_version: SecurityVersion(config.factory.security_version),
         confirmed: true,
+        product: None,
     })
 }
 

@@ -29,12 +29,17 @@ pub enum BootOutcome {
     /// A trial image was abandoned (`code` says why); the good slot runs, or
     /// will after the reboot [`BootOutcome::next`] asks for.
     RolledBack { code: String, reboot: bool },
+    /// A switch back to the other slot journaled before a power cut (`code`
+    /// `revoked`: a revoked image left; `ordered`: the edge's rollback order)
+    /// was finished; the good slot runs, or will after the reboot.
+    SwitchedBack { code: String, reboot: bool },
 }
 
 impl BootOutcome {
     /// Whether the device must reboot (it is still running an abandoned image).
     pub fn next(&self) -> Option<Next> {
-        matches!(self, BootOutcome::RolledBack { reboot: true, .. }).then_some(Next::Reboot)
+        matches!(self, BootOutcome::RolledBack { reboot: true, .. } | BootOutcome::SwitchedBack { reboot: true, .. })
+            .then_some(Next::Reboot)
     }
 }
 
@@ -42,6 +47,17 @@ impl Agent {
     /// Runs once per power-on, before anything else.
     pub fn boot(&mut self) -> Result<BootOutcome, AgentError> {
         self.count_boot()?;
+        // A switch to the other slot decided before the power cut: no trial
+        // is armed meanwhile, so the bootloader booted the good slot, which
+        // is the old one unless the env was switched already.
+        if let Some(pending) = self.journal.state.switch.clone() {
+            self.booted = self.env.good;
+            let on_old_slot = self.env.good != pending.to;
+            if self.apply_switch()? {
+                return Ok(BootOutcome::SwitchedBack { code: pending.code, reboot: on_old_slot });
+            }
+            self.booted = self.env.good;
+        }
         // A verdict reached before the power cut is applied first.
         let decided = self.journal.state.job.as_ref().map(|j| j.phase.clone());
         match decided {
@@ -103,11 +119,18 @@ impl Agent {
     }
 
     /// Running the trial image: is it allowed (still signed, not revoked,
-    /// not below the floor) and healthy? Then commit, else roll back.
+    /// not below the floor) and healthy? Then, for an update from the edge,
+    /// is it still allowed under the newest revocation list (a revocation
+    /// published since it was armed)? Then commit, else roll back.
     fn judge_trial(&mut self, slot: Slot) -> Result<BootOutcome, AgentError> {
         let Some(image) = self.env.image(slot).cloned() else { return Ok(BootOutcome::Normal) };
-        let verdict =
+        let mut verdict =
             self.trial_still_allowed(slot).and_then(|()| self.health.check(&image).map_err(|e| ("health-check-failed".to_owned(), e)));
+        let online = self.journal.state.job.as_ref().is_some_and(|j| j.slot == slot && j.download_url.is_some());
+        if verdict.is_ok() && online {
+            self.refresh_revocations();
+            verdict = self.trial_still_allowed(slot);
+        }
         crash_point("trial-judged");
         let sha = image.sha256;
         match verdict {

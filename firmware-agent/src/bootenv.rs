@@ -17,7 +17,7 @@ use crate::durable;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
-use updraft_core::{SecurityVersion, Sha256, Version};
+use updraft_core::{ProductName, SecurityVersion, Sha256, Version};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +61,11 @@ pub struct SlotImage {
     pub security_version: SecurityVersion,
     /// Booted and passed its health check at least once.
     pub confirmed: bool,
+    /// The product its release named (the revocation list's floors are per
+    /// product). Absent for the factory image and in environments written
+    /// before it was recorded: the device certificate's product applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<ProductName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +199,7 @@ mod tests {
             length: 10,
             security_version: SecurityVersion(sv),
             confirmed,
+            product: None,
         }
     }
 
@@ -206,6 +212,19 @@ mod tests {
         assert_eq!(env.select_boot_slot(2), BootChoice::Good { slot: Slot::A, abandoned_trial: Some(Slot::B) });
         assert_eq!(env.image(Slot::B), None);
         assert_eq!(env.security_floor, SecurityVersion(1), "floor never rises without a commit");
+        env.check_consistent().unwrap();
+    }
+
+    #[test]
+    fn environments_written_before_slot_products_were_recorded_still_load() {
+        let sha = Sha256::digest(b"x");
+        let old = format!(
+            r#"{{"good":"a","trial":null,"boot_count":0,"security_floor":1,
+            "slots":[{{"version":"1.0.0","sha256":"{sha}","length":1,"security_version":1,"confirmed":true}},null]}}"#
+        );
+        let env: BootEnv = serde_json::from_str(&old).unwrap();
+        assert_eq!(env.image(Slot::A).map(|i| i.product.clone()), Some(None));
+        assert!(!serde_json::to_string(&env).unwrap().contains("product"), "written only when known");
         env.check_consistent().unwrap();
     }
 

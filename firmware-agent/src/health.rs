@@ -60,6 +60,7 @@ mod tests {
             length: 1,
             security_version: SecurityVersion(2),
             confirmed: false,
+            product: None,
         }
     }
 

@@ -12,12 +12,15 @@ use updraft_core::device_cert::DeviceCertificate;
 use updraft_core::dsse::Envelope;
 use updraft_core::keys::SigningKeyFile;
 use updraft_core::protocol::{EnrollRequest, EnrollResponse};
-use updraft_core::{DeviceId, HardwareId, SigningKey, UnixTime, MAX_DOCUMENT_BYTES};
+use updraft_core::{DeviceId, HardwareId, ProductName, SigningKey, UnixTime, MAX_DOCUMENT_BYTES};
 
 pub struct Identity {
     pub key: SigningKey,
     pub certificate: Envelope,
     pub device_id: DeviceId,
+    /// The product the edge certified this device as (the revocation list's
+    /// floors are per product).
+    pub product: ProductName,
 }
 
 impl Identity {
@@ -59,7 +62,7 @@ impl Identity {
         let key = Self::load_or_create_key(dir)?;
         let Some(certificate) = durable::read_json::<Envelope>(&Self::cert_path(dir))? else { return Ok(None) };
         match check_certificate(&certificate, &key, trust, hardware_id, now) {
-            Ok(cert) => Ok(Some(Identity { key, certificate, device_id: cert.device_id })),
+            Ok(cert) => Ok(Some(Identity { key, certificate, device_id: cert.device_id, product: cert.product })),
             // An expired or foreign certificate means enrolling again.
             Err(_) => Ok(None),
         }
@@ -88,7 +91,7 @@ impl Identity {
         let cert = check_certificate(&answer.certificate, &key, trust, hardware_id, now)?;
         let path = Self::cert_path(dir);
         durable::write_json(&path, &answer.certificate).map_err(|e| AgentError::io("cannot write", &path, e))?;
-        Ok(Identity { key, certificate: answer.certificate, device_id: cert.device_id })
+        Ok(Identity { key, certificate: answer.certificate, device_id: cert.device_id, product: cert.product })
     }
 
     /// The `Authorization` header of a request.

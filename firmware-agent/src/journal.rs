@@ -37,6 +37,36 @@ pub struct Journal {
     /// The health sample being counted.
     #[serde(default)]
     pub health: HealthTally,
+    /// A switch to the other slot decided but maybe not yet applied (see
+    /// [`PendingSwitch`]). Written only while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<PendingSwitch>,
+    /// The running image found revoked with no safe slot to go back to
+    /// (image, why), so that state is reported once, not at every poll.
+    /// Written only once it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_revoked_reported: Option<(Sha256, String)>,
+}
+
+/// Going back to the image in the other slot, outside a trial boot: leaving
+/// a revoked running image, or a rollback the edge ordered. Journaled before
+/// the boot env is switched, and cleared in the same write that queues its
+/// report, so a power cut anywhere in between finishes the switch at the
+/// next start (idempotent) with the report queued exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingSwitch {
+    /// The slot to make good, and the image it must still hold.
+    pub to: Slot,
+    pub to_sha256: Sha256,
+    /// The `rolled_back` report: its code, the image it is about, the
+    /// campaign it counts for, and a human detail.
+    pub code: String,
+    pub report_sha256: Sha256,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// What the next health sample will say: since when, how many boots, which
@@ -65,6 +95,8 @@ impl Default for Journal {
             failed_images: Vec::new(),
             last_refusal: None,
             health: HealthTally::default(),
+            switch: None,
+            running_revoked_reported: None,
         }
     }
 }
@@ -178,5 +210,31 @@ impl JournalFile {
     /// Drops delivered reports (seq ≤ `through`).
     pub fn acknowledge(&mut self, through: u64) {
         self.state.pending.retain(|r| r.seq > through);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journals_written_before_revocation_handling_still_load_and_new_fields_are_written_only_when_set() {
+        let old = r#"{"next_seq": 4, "pending": [], "job": null, "failed_images": [], "last_refusal": null,
+            "health": {"since": null, "reboots": 0}}"#;
+        let journal: Journal = serde_json::from_str(old).unwrap();
+        assert_eq!((journal.switch.as_ref(), journal.running_revoked_reported.as_ref()), (None, None));
+        let written = serde_json::to_string(&journal).unwrap();
+        assert!(!written.contains("switch") && !written.contains("running_revoked"), "{written}");
+        let mut pending = journal;
+        pending.switch = Some(PendingSwitch {
+            to: Slot::A,
+            to_sha256: Sha256::digest(b"a"),
+            code: "revoked".into(),
+            report_sha256: Sha256::digest(b"b"),
+            campaign_id: None,
+            detail: None,
+        });
+        let back: Journal = serde_json::from_str(&serde_json::to_string(&pending).unwrap()).unwrap();
+        assert_eq!(back, pending);
     }
 }

@@ -13,6 +13,8 @@
 //! * [`slots`]: the files, block-device and installer-hook backends.
 //! * [`trust`], [`identity`]: the root chain from the anchor, the revocation
 //!   list, the device key and certificate.
+//! * [`revocation`]: a revoked image refused at every stage, and a device
+//!   running one going back to a safe slot (or waiting for a fix).
 //! * [`bundle`]: offline bundles (`install-bundle`), judged by the same rules.
 //! * [`sim`]: the fleet simulator.
 //!
@@ -30,6 +32,7 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod journal;
+pub mod revocation;
 pub mod runner;
 pub mod sampling;
 pub mod sim;

@@ -137,6 +137,7 @@ fn run(command: Command) -> Result<(), AgentError> {
                 BootOutcome::Normal => log(&format!("booted slot {}", agent.booted())),
                 BootOutcome::Committed => log(&format!("trial image committed; slot {} is good", agent.boot_env().good)),
                 BootOutcome::RolledBack { code, .. } => log(&format!("trial image abandoned ({code})")),
+                BootOutcome::SwitchedBack { code, .. } => log(&format!("back on slot {} ({code})", agent.boot_env().good)),
             }
             if outcome.next() == Some(Next::Reboot) {
                 return reboot(&agent);

@@ -8,7 +8,7 @@ use crate::agent::{now, Agent, Next};
 use crate::bootenv::SlotImage;
 use crate::durable::crash_point;
 use crate::error::AgentError;
-use crate::journal::{Job, Phase};
+use crate::journal::{Job, PendingSwitch, Phase};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
@@ -282,11 +282,16 @@ impl Agent {
         Ok(())
     }
 
-    /// Re-verifies the release and the slot's bytes, then arms the slot for
-    /// a trial boot: the commit point of an install.
+    /// Re-verifies the release (under the newest revocation list the edge
+    /// gives, for an online update) and the slot's bytes, then arms the slot
+    /// for a trial boot: the commit point of an install.
     pub(crate) fn install(&mut self) -> Result<Next, AgentError> {
         let Some(job) = self.journal.state.job.clone() else { return Ok(Next::Poll(Duration::ZERO)) };
         let sha = job.sha256;
+        if job.download_url.is_some() && job.phase == Phase::Downloaded {
+            // A revocation published while the download ran stops it here.
+            self.refresh_revocations();
+        }
         let checked = self.judge_release(&job.release).and_then(|manifest| {
             // Read back from the slot right before the switch (RAUC CVE-2020-25860).
             let (found, length) = self.slots.hash_prefix(job.slot, job.length)?;
@@ -295,10 +300,15 @@ impl Agent {
         });
         crash_point("verified-before-switch");
         (self.log)(&format!("slot {} verified ({}); switching", job.slot, if checked.is_ok() { "ok" } else { "refused" }));
-        if let Err(e) = checked {
-            self.close_job(Event::Failed { code: e.code() }, Some(e.to_string()))?;
-            return Err(e);
-        }
+        let manifest = match checked {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                // Offered again (the edge lags), the same refusal is not reported twice.
+                self.journal.state.last_refusal = Some((Some(sha), e.code()));
+                self.close_job(Event::Failed { code: e.code() }, Some(e.to_string()))?;
+                return Err(e);
+            }
+        };
         if job.phase != Phase::Installing {
             if let Some(j) = self.journal.state.job.as_mut() {
                 j.phase = Phase::Installing;
@@ -316,6 +326,7 @@ impl Agent {
             length: job.length,
             security_version: job.security_version,
             confirmed: false,
+            product: Some(manifest.product),
         };
         self.env.arm_trial(job.slot, image);
         self.store_env()?;
@@ -329,44 +340,43 @@ impl Agent {
     }
 
     /// `rollback {to_sha256}`: boot the other slot again when it holds that
-    /// image, confirmed, not revoked and not below the floor.
+    /// image and it is safe ([`Agent::rollback_target`]: confirmed here,
+    /// never failed here, not revoked, not below either floor, its bytes
+    /// intact). A refused order is reported once, not at every poll.
     pub(crate) fn ordered_rollback(&mut self, to: &Sha256, reason: &str, poll: Duration) -> Result<Next, AgentError> {
-        let other = self.booted.other();
-        let refuse = |why: &str| {
-            AgentError::verification("rollback order", updraft_core::Error::Refused { rule: "rollback-target", detail: why.to_owned() })
-        };
         if self.running_image().is_some_and(|i| &i.sha256 == to) {
             return Ok(Next::Poll(poll)); // already there
         }
-        let target = self.env.image(other).cloned();
-        let err = match &target {
-            Some(img) if &img.sha256 != to => Some(refuse(&format!("the other slot holds {}, not {to}", img.sha256))),
-            None => Some(refuse("the other slot holds no verified image")),
-            Some(img) if !img.confirmed => Some(refuse("the other slot's image never passed a health check")),
-            Some(img) if self.trust.revocations().is_some_and(|l| l.is_revoked(&img.sha256)) => {
-                Some(refuse("the other slot's image is revoked"))
+        let other = self.env.good.other();
+        let target = match self.env.image(other) {
+            Some(img) if &img.sha256 != to => {
+                Err(("rollback-target", format!("slot {other} holds {} ({}), not {to}", img.version, img.sha256)))
             }
-            Some(img) if img.security_version < self.env.security_floor => Some(AgentError::verification(
-                "rollback order",
-                updraft_core::Error::Refused {
-                    rule: "security-floor",
-                    detail: format!("image security_version {} is below the floor {}", img.security_version, self.env.security_floor),
-                },
-            )),
-            Some(_) => None,
+            _ => self.rollback_target(),
         };
-        if let Some(e) = err {
-            self.report(Event::Failed { code: e.code() }, Some(*to), Some(e.to_string()))?;
-            return Err(e);
-        }
-        self.env.good = other;
-        self.env.trial = None;
-        self.env.boot_count = 0;
-        self.store_env()?;
-        // The report says what runs once the reboot below happens (it is
-        // delivered after it): the image rolled back to.
-        self.booted = other;
-        self.report(Event::RolledBack { code: "ordered".into() }, Some(*to), Some(reason.chars().take(200).collect()))?;
+        let slot = match target {
+            Ok((slot, _)) => slot,
+            Err((rule, detail)) => {
+                let e = AgentError::verification("rollback order", updraft_core::Error::Refused { rule, detail });
+                let key = (Some(*to), e.code());
+                if self.journal.state.last_refusal.as_ref() != Some(&key) {
+                    let running = self.running();
+                    self.journal.queue(now(), Event::Failed { code: e.code() }, Some(*to), &running, None, Some(e.to_string()));
+                    self.journal.state.last_refusal = Some(key);
+                    self.store_journal()?;
+                }
+                return Err(e);
+            }
+        };
+        (self.log)(&format!("rollback ordered ({reason}); going back to slot {slot}"));
+        self.switch_to(PendingSwitch {
+            to: slot,
+            to_sha256: *to,
+            code: crate::revocation::CODE_ORDERED.into(),
+            report_sha256: *to,
+            campaign_id: None,
+            detail: Some(reason.chars().take(200).collect()),
+        })?;
         Ok(Next::Reboot)
     }
 }

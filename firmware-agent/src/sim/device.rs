@@ -61,6 +61,8 @@ pub struct SimDevice {
     seen_seq: Option<u64>,
     /// Consecutive failed steps (the backoff's exponent).
     failures: u32,
+    /// A check was answered in this run (the device knows the edge's news).
+    polled: bool,
 }
 
 /// A string as a TOML basic string: quotes, backslashes and control
@@ -186,6 +188,7 @@ impl SimDevice {
             agent: None,
             seen_seq: None,
             failures: 0,
+            polled: false,
         })
     }
 
@@ -241,7 +244,10 @@ impl SimDevice {
             agent.power = Some(PowerFacts { battery: Some(battery.level), charging: Some(battery.charging) });
         }
         match agent.cycle()? {
-            Next::Poll(signed) => Ok(self.scaled(signed)),
+            Next::Poll(signed) => {
+                self.polled = true;
+                Ok(self.scaled(signed))
+            }
             Next::Reboot => {
                 self.count_events(stats);
                 self.agent = None; // the process dies with the power
@@ -341,11 +347,19 @@ impl SimDevice {
         };
         let version = agent.running_image().map(|i| i.version.to_string()).unwrap_or_default();
         let pending = agent.journal().pending.len();
+        let running_revoked = agent.running_revoked().is_some();
+        let list_current = self.polled && !agent.revocations_lagging();
+        let elapsed = stats.elapsed_s();
         stats.update_view(self.index, |v| {
+            if v.version != version && !v.version.is_empty() {
+                v.version_since_s = elapsed;
+            }
             v.device_id = device_id;
             v.stage = stage;
             v.version = version;
             v.pending_reports = pending;
+            v.running_revoked = running_revoked;
+            v.list_current = list_current;
         });
     }
 

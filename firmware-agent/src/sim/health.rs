@@ -188,6 +188,7 @@ mod tests {
             length: bytes.len() as u64,
             security_version: SecurityVersion(1),
             confirmed,
+            product: None,
         };
         let mut env = BootEnv::factory(image(&factory, "1.0.0", true));
         env.arm_trial(Slot::B, image(&bad, "2.0.0", false));

@@ -77,6 +77,14 @@ pub struct SimArgs {
     /// Stop once every device runs this version, or rolled back or failed and is idle.
     #[arg(long, value_name = "VERSION")]
     pub until_version: Option<String>,
+    /// Stop once no device runs an image its revocation list condemns (each
+    /// idle, reports delivered): a revoked release's fleet is back on safe
+    /// images.
+    #[arg(long)]
+    pub until_unrevoked: bool,
+    /// Print the once-a-second progress as JSON lines (stderr) instead of text.
+    #[arg(long)]
+    pub progress_json: bool,
     /// Safety cap on the run's length, whatever else is asked.
     #[arg(long, default_value_t = 3600)]
     pub max_seconds: u64,
@@ -208,6 +216,7 @@ fn for_each_parallel<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T +
 #[serde(rename_all = "kebab-case")]
 pub enum StopReason {
     UntilVersion,
+    UntilUnrevoked,
     Duration,
     MaxSeconds,
     /// SIGINT or SIGTERM: stop, deliver queued reports, print the summary.
@@ -338,8 +347,16 @@ fn watch(args: &SimArgs, started: Instant, stats: &Stats) -> StopReason {
                 return StopReason::UntilVersion;
             }
         }
+        if args.until_unrevoked && views.iter().all(stats::DeviceView::finished_unrevoked) {
+            return StopReason::UntilUnrevoked;
+        }
         if Instant::now() >= next_line {
-            eprintln!("{}", stats::progress_line(elapsed, &views, &stats.counters()));
+            if args.progress_json {
+                let line = stats::progress(elapsed, &views, &stats.counters());
+                eprintln!("{}", serde_json::to_string(&line).unwrap_or_default());
+            } else {
+                eprintln!("{}", stats::progress_line(elapsed, &views, &stats.counters()));
+            }
             next_line += Duration::from_secs(1);
         }
     }

@@ -7,7 +7,7 @@ use crate::error::AgentError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use updraft_core::report::Event;
 
 /// Where a device stands, as the progress line groups it.
@@ -30,6 +30,15 @@ pub struct DeviceView {
     pub stage: Stage,
     /// The running image's version (empty before the first power-on).
     pub version: String,
+    /// Seconds into the run when the device started running `version`
+    /// (0 for what it ran at its first power-on): with `devices.json`, when
+    /// each device got onto (or back to) the image it runs.
+    pub version_since_s: f64,
+    /// The revocation list the device holds condemns the image it runs.
+    pub running_revoked: bool,
+    /// A check was answered in this run and the device holds the
+    /// revocation list it announced.
+    pub list_current: bool,
     pub pending_reports: usize,
     pub succeeded: u32,
     pub rolled_back: u32,
@@ -45,6 +54,13 @@ impl DeviceView {
     /// delivered, so the edge's view matches ours.
     pub fn finished_for(&self, version: &str) -> bool {
         self.stage == Stage::Idle && self.pending_reports == 0 && (self.version == version || self.rolled_back > 0 || self.failed > 0)
+    }
+
+    /// Finished for `--until-unrevoked`: holds the revocation list the edge
+    /// announced, runs an image it does not condemn, idle, with every report
+    /// delivered.
+    pub fn finished_unrevoked(&self) -> bool {
+        self.stage == Stage::Idle && self.pending_reports == 0 && self.list_current && !self.running_revoked
     }
 }
 
@@ -66,6 +82,7 @@ pub struct Counters {
 pub struct Stats {
     views: Mutex<Vec<DeviceView>>,
     counters: Mutex<Counters>,
+    started: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,7 +91,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Stats {
     pub fn new(devices: usize) -> Stats {
-        Stats { views: Mutex::new(vec![DeviceView::default(); devices]), counters: Mutex::new(Counters::default()) }
+        Stats {
+            views: Mutex::new(vec![DeviceView::default(); devices]),
+            counters: Mutex::new(Counters::default()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Seconds since the stats (the run) started, to a tenth.
+    pub fn elapsed_s(&self) -> f64 {
+        (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
     }
 
     pub fn update_view(&self, index: usize, f: impl FnOnce(&mut DeviceView)) {
@@ -142,6 +168,11 @@ pub fn versions(views: &[DeviceView]) -> BTreeMap<String, usize> {
     out
 }
 
+/// How many devices run an image their revocation list condemns.
+pub fn running_revoked(views: &[DeviceView]) -> usize {
+    views.iter().filter(|v| v.running_revoked).count()
+}
+
 /// The once-a-second progress line.
 pub fn progress_line(elapsed: Duration, views: &[DeviceView], counters: &Counters) -> String {
     let count = |s: Stage| views.iter().filter(|v| v.stage == s).count();
@@ -149,17 +180,68 @@ pub fn progress_line(elapsed: Duration, views: &[DeviceView], counters: &Counter
     let versions: Vec<String> = versions(views).into_iter().map(|(v, n)| format!("{v}:{n}")).collect();
     let total = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
     format!(
-        "[{:>5}s] enrolled {enrolled}/{} | idle {} downloading {} installing {} | versions {} | rolled back {} failed {} errors {}",
+        "[{:>5}s] enrolled {enrolled}/{} | idle {} downloading {} installing {} | versions {} | on revoked images {} | rolled back {} failed {} errors {}",
         elapsed.as_secs(),
         views.len(),
         count(Stage::Idle),
         count(Stage::Downloading),
         count(Stage::Installing),
         versions.join(" "),
+        running_revoked(views),
         total(&counters.rolled_back),
         total(&counters.failed),
         total(&counters.errors),
     )
+}
+
+/// The progress line as one JSON object (`--progress-json`), for scripts
+/// that follow a fleet over time: devices per version and stage, devices on
+/// a revoked image, report codes so far.
+#[derive(Debug, Serialize)]
+pub struct Progress {
+    pub elapsed_s: f64,
+    pub devices: usize,
+    pub enrolled: usize,
+    pub stages: BTreeMap<&'static str, usize>,
+    /// Devices per running version.
+    pub versions: BTreeMap<String, usize>,
+    /// Devices running an image their revocation list condemns.
+    pub running_revoked: usize,
+    pub rolled_back: BTreeMap<String, u64>,
+    pub failed: BTreeMap<String, u64>,
+    pub errors: u64,
+}
+
+pub fn stage_name(s: Stage) -> &'static str {
+    match s {
+        Stage::NotEnrolled => "not_enrolled",
+        Stage::Idle => "idle",
+        Stage::Downloading => "downloading",
+        Stage::Installing => "installing",
+    }
+}
+
+/// Devices per stage.
+pub fn stages(views: &[DeviceView]) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for v in views {
+        *out.entry(stage_name(v.stage)).or_default() += 1;
+    }
+    out
+}
+
+pub fn progress(elapsed: Duration, views: &[DeviceView], counters: &Counters) -> Progress {
+    Progress {
+        elapsed_s: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        devices: views.len(),
+        enrolled: views.iter().filter(|v| v.device_id.is_some()).count(),
+        stages: stages(views),
+        versions: versions(views),
+        running_revoked: running_revoked(views),
+        rolled_back: counters.rolled_back.clone(),
+        failed: counters.failed.clone(),
+        errors: counters.errors.values().sum(),
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +259,38 @@ mod tests {
         assert!(rolled.finished_for("2.0.0"));
         let busy = DeviceView { stage: Stage::Downloading, version: "1.0.0".into(), failed: 1, ..DeviceView::default() };
         assert!(!busy.finished_for("2.0.0"));
+    }
+
+    #[test]
+    fn until_unrevoked_waits_for_devices_that_hold_the_current_list_and_left_revoked_images() {
+        let done = DeviceView { stage: Stage::Idle, version: "1.0.0".into(), list_current: true, ..DeviceView::default() };
+        assert!(done.finished_unrevoked());
+        assert!(!DeviceView { running_revoked: true, ..done.clone() }.finished_unrevoked());
+        assert!(!DeviceView { list_current: false, ..done.clone() }.finished_unrevoked(), "has not heard of the revocation yet");
+        assert!(!DeviceView { pending_reports: 1, ..done.clone() }.finished_unrevoked());
+        assert!(!DeviceView { stage: Stage::Installing, ..done }.finished_unrevoked());
+    }
+
+    #[test]
+    fn progress_json_counts_devices_per_version_and_on_revoked_images() {
+        let view = |version: &str, running_revoked| DeviceView {
+            device_id: Some("d".into()),
+            stage: Stage::Idle,
+            version: version.into(),
+            running_revoked,
+            ..DeviceView::default()
+        };
+        let views = [view("2.0.0", true), view("2.0.0", true), view("1.0.0", false), DeviceView::default()];
+        let mut counters = Counters::default();
+        counters.rolled_back.insert("revoked".into(), 1);
+        let p = progress(Duration::from_millis(2345), &views, &counters);
+        let json: serde_json::Value = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["elapsed_s"], 2.3);
+        assert_eq!(json["versions"], serde_json::json!({"2.0.0": 2, "1.0.0": 1, "(none)": 1}));
+        assert_eq!(json["running_revoked"], 2);
+        assert_eq!(json["stages"], serde_json::json!({"idle": 3, "not_enrolled": 1}));
+        assert_eq!(json["rolled_back"], serde_json::json!({"revoked": 1}));
+        assert!(progress_line(Duration::from_secs(2), &views, &counters).contains("on revoked images 2"));
     }
 
     #[test]

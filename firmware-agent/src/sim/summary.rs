@@ -5,7 +5,7 @@
 
 use super::device::SimDevice;
 use super::health::Verdict;
-use super::stats::{versions, Stage, Stats};
+use super::stats::{running_revoked, stages, versions, Stage, Stats};
 use super::traits::Battery;
 use super::{SimArgs, StopReason};
 use crate::error::AgentError;
@@ -27,6 +27,7 @@ pub struct RunFacts<'a> {
 pub fn reason_text(reason: StopReason) -> &'static str {
     match reason {
         StopReason::UntilVersion => "every device reached the target version or gave up on it",
+        StopReason::UntilUnrevoked => "no device runs a revoked image",
         StopReason::Duration => "--duration-s elapsed",
         StopReason::MaxSeconds => "--max-seconds elapsed",
         StopReason::Interrupted => "interrupted (SIGINT/SIGTERM)",
@@ -56,6 +57,8 @@ pub struct Summary {
     pub enrolled: usize,
     /// Devices per running version.
     pub versions: BTreeMap<String, usize>,
+    /// Devices running an image their revocation list condemns.
+    pub running_revoked: usize,
     pub stages: BTreeMap<&'static str, usize>,
     /// Report events the devices queued, by state.
     pub events: BTreeMap<String, u64>,
@@ -81,6 +84,8 @@ struct DeviceRecord<'a> {
     battery: Option<Battery>,
     flaky_network: f64,
     version: &'a str,
+    version_since_s: f64,
+    running_revoked: bool,
     stage: Stage,
     succeeded: u32,
     rolled_back: u32,
@@ -89,15 +94,6 @@ struct DeviceRecord<'a> {
     errors: u64,
     last_error: Option<&'a str>,
     health_verdicts: Vec<Verdict>,
-}
-
-fn stage_name(s: Stage) -> &'static str {
-    match s {
-        Stage::NotEnrolled => "not_enrolled",
-        Stage::Idle => "idle",
-        Stage::Downloading => "downloading",
-        Stage::Installing => "installing",
-    }
 }
 
 impl Summary {
@@ -127,6 +123,8 @@ impl Summary {
                 battery: device.traits.battery,
                 flaky_network: device.traits.flaky_network,
                 version: &view.version,
+                version_since_s: view.version_since_s,
+                running_revoked: view.running_revoked,
                 stage: view.stage,
                 succeeded: view.succeeded,
                 rolled_back: view.rolled_back,
@@ -141,10 +139,7 @@ impl Summary {
         let json = serde_json::to_vec_pretty(&records).unwrap_or_default();
         crate::durable::write_atomic(&devices_file, &json).map_err(|e| AgentError::io("cannot write", &devices_file, e))?;
 
-        let mut stages = BTreeMap::new();
-        for v in &views {
-            *stages.entry(stage_name(v.stage)).or_default() += 1;
-        }
+        let stages = stages(&views);
         let until_version_reached = args.until_version.as_ref().map(|v| views.iter().all(|d| d.finished_for(v)));
         Ok(Summary {
             devices: views.len(),
@@ -157,6 +152,7 @@ impl Summary {
             until_version_reached,
             enrolled: ids.len(),
             versions: versions(&views),
+            running_revoked: running_revoked(&views),
             stages,
             succeeded: counters.events.get("succeeded").copied().unwrap_or(0),
             events: counters.events,
@@ -194,6 +190,7 @@ impl Summary {
         }
         let versions: Vec<String> = self.versions.iter().map(|(v, n)| format!("{v} {n}")).collect();
         println!("versions    {}", versions.join(", "));
+        println!("revoked     {} devices run a revoked image", self.running_revoked);
         let stages: Vec<String> = self.stages.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!("stages      {}", stages.join(", "));
         println!("events      {}", map(&self.events));

@@ -37,7 +37,7 @@ use updraft_core::directive::{Action, Directive};
 use updraft_core::dsse::Envelope;
 use updraft_core::protocol::{device_id_for, CheckRequest, EnrollRequest, EnrollResponse};
 use updraft_core::release::{Artifact, ReleaseManifest};
-use updraft_core::report::{Event, ReportAck, ReportBatch};
+use updraft_core::report::{Event, Report, ReportAck, ReportBatch};
 use updraft_core::revocation::{RevocationList, Revoked};
 use updraft_core::root::{role_from_keys, Roles, Root};
 use updraft_core::{DeviceId, HardwareId, ProductName, PublicKey, SecurityVersion, Sha256, SigningKey, UnixTime, Version};
@@ -212,6 +212,21 @@ pub fn directive(seen: &CheckSeen, action: Action) -> Directive {
     }
 }
 
+/// Answers every later check with `action` in a directive announcing
+/// revocation seq `seq`, signed by the trusted edge key.
+pub fn answer_at_seq(edge: &HostileEdge, seq: u64, action: Action) {
+    edge.answer_checks(move |seen| {
+        let mut d = directive(seen, action.clone());
+        d.revocation_seq = seq;
+        Keys::trusted().sign_as_edge(&d)
+    });
+}
+
+/// A revocation list at `seq` revoking `revoked`, signed by the trusted edge key.
+pub fn edge_list(seq: u64, revoked: &[Sha256], floor: Option<u64>) -> Envelope {
+    Keys::trusted().sign_as_edge(&revocation_list(seq, revoked, floor))
+}
+
 /// `update`: take `release` (whose artifact is `sha256`) from this edge.
 pub fn offer(release: Envelope, sha256: Sha256) -> Action {
     Action::Update { release, campaign_id: "c-1".into(), download_url: format!("/v1/artifacts/{sha256}"), deadline: now().plus_secs(DAY) }
@@ -251,6 +266,9 @@ struct Script {
     artifact: Vec<u8>,
     roots: BTreeMap<u64, Envelope>,
     revocations: Option<Envelope>,
+    /// Replaces `revocations` once an artifact has been served (a list
+    /// published while a device downloads).
+    revocations_after_artifact: Option<Envelope>,
     /// Every request, as `METHOD /path` (query dropped).
     requests: Vec<String>,
     checks: Vec<CheckSeen>,
@@ -258,6 +276,8 @@ struct Script {
     directives: Vec<Envelope>,
     /// Every report delivered.
     reports: Vec<Event>,
+    /// Every report delivered, whole, in order (resends included).
+    report_log: Vec<Report>,
 }
 
 /// The attacker's server: see the module docs.
@@ -280,10 +300,12 @@ impl HostileEdge {
             artifact: Vec::new(),
             roots: BTreeMap::new(),
             revocations: None,
+            revocations_after_artifact: None,
             requests: Vec::new(),
             checks: Vec::new(),
             directives: Vec::new(),
             reports: Vec::new(),
+            report_log: Vec::new(),
         }));
         let served = script.clone();
         std::thread::spawn(move || {
@@ -317,6 +339,12 @@ impl HostileEdge {
         self.script().revocations = Some(envelope);
     }
 
+    /// Serves `envelope` as the revocation list from the moment an artifact
+    /// has been served: the list is published while the device downloads.
+    pub fn serve_revocations_after_download(&self, envelope: Envelope) {
+        self.script().revocations_after_artifact = Some(envelope);
+    }
+
     pub fn requests(&self) -> Vec<String> {
         self.script().requests.clone()
     }
@@ -340,6 +368,24 @@ impl HostileEdge {
 
     pub fn reports_delivered(&self) -> Vec<Event> {
         self.script().reports.clone()
+    }
+
+    /// Forgets every report delivered so far (a test restoring a device's
+    /// state from a snapshot starts its count again).
+    pub fn forget_reports(&self) {
+        let mut s = self.script();
+        s.reports.clear();
+        s.report_log.clear();
+    }
+
+    /// The reports the edge stored, counted once per `seq` as the real edge
+    /// does (a batch resent after a lost answer adds nothing), in seq order.
+    pub fn reports_stored(&self) -> Vec<Report> {
+        let mut by_seq = BTreeMap::new();
+        for r in &self.script().report_log {
+            by_seq.entry(r.seq).or_insert_with(|| r.clone());
+        }
+        by_seq.into_values().collect()
     }
 }
 
@@ -425,6 +471,7 @@ fn serve(script: &Mutex<Script>, mut stream: TcpStream) {
         ("POST", "/v1/reports") => {
             let Ok(batch) = serde_json::from_slice::<ReportBatch>(&body) else { return not_found(&mut stream) };
             s.reports.extend(batch.reports.iter().map(|r| r.event.clone()));
+            s.report_log.extend(batch.reports.iter().cloned());
             respond(&mut stream, 200, &json(&ReportAck { accepted: batch.reports.len() as u32, duplicates: 0 }));
         }
         ("GET", "/v1/revocations.json") => match &s.revocations {
@@ -432,6 +479,9 @@ fn serve(script: &Mutex<Script>, mut stream: TcpStream) {
             None => not_found(&mut stream),
         },
         ("GET", p) if p.starts_with("/v1/artifacts/") => {
+            if let Some(list) = s.revocations_after_artifact.take() {
+                s.revocations = Some(list);
+            }
             let bytes = s.artifact.clone();
             drop(s);
             respond(&mut stream, 200, &bytes);
@@ -589,6 +639,14 @@ pub fn assert_failed_reported(agent: &Agent, code: &str) {
 pub fn assert_no_report_since(agent: &Agent, since: u64) {
     let newer: Vec<_> = agent.journal().pending.iter().filter(|r| r.seq >= since).collect();
     assert!(newer.is_empty(), "reports queued: {newer:#?}");
+}
+
+/// How many reports of `event` the device made so far: stored at the edge
+/// or still queued (each seq once).
+pub fn times_reported(edge: &HostileEdge, agent: &Agent, event: &Event) -> usize {
+    let mut seqs: std::collections::BTreeSet<u64> = edge.reports_stored().iter().filter(|r| &r.event == event).map(|r| r.seq).collect();
+    seqs.extend(agent.journal().pending.iter().filter(|r| &r.event == event).map(|r| r.seq));
+    seqs.len()
 }
 
 /// The error's report code, asserting it is a refusal (not a transient failure).
