@@ -38,6 +38,10 @@ const ROUTES = [
   ['POST', '/api/campaigns/cmp-00000000/rollback', ['operator', 'admin']],
   ['POST', '/api/campaigns/tick', ['admin']],
   ['GET', '/api/fleet', ALL],
+  ['POST', '/api/revocations', ['security', 'admin']],
+  ['GET', '/api/revocations', ALL],
+  ['GET', '/api/revocations/1', ALL],
+  ['POST', '/api/revocations/1/purge', ['security', 'admin']],
 ];
 
 let s;

@@ -43,10 +43,11 @@ export function edgeSecrets(edgeKeyPath) {
  * Starts the edge with the bindings of wrangler.toml (D1, R2, Durable
  * Objects, rate limits, vars), fresh in-memory state, on 127.0.0.1 and a free port.
  * Options: bindings (extra vars/secrets, e.g. from edgeSecrets()), unlimited
- * (rate limits raised out of the way).
+ * (rate limits raised out of the way), outbound (a function answering the
+ * worker's outbound fetches).
  * Returns { url, mf, db, fetch(path, init), stop() }.
  */
-export async function startEdge({ bindings = {}, unlimited = false } = {}) {
+export async function startEdge({ bindings = {}, unlimited = false, outbound } = {}) {
   if (!existsSync(BUILD)) throw new Error(`${BUILD} is missing: run 'make build' first`);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(REPO, 'wrangler.toml'));
   const suite = `${process.pid}-${Date.now()}`;
@@ -60,12 +61,19 @@ export async function startEdge({ bindings = {}, unlimited = false } = {}) {
     r2Buckets: { ARTIFACTS: `updraft-artifacts-${suite}` },
     // The campaigns' Durable Object (SQLite-backed), exported by the built bundle.
     durableObjects: workerOptions.durableObjects,
+    // The admin UI (admin-ui/dist, wrangler.toml [assets]): /api/*, /v1/* and
+    // /healthz run the worker first, anything else is a static file.
+    assets: workerOptions.assets,
     // `unlimited`: suites that run hundreds of devices from one IP raise every
     // limit (the limits themselves are tested in request-hygiene).
     ratelimits: unlimited
       ? Object.fromEntries(Object.entries(workerOptions.ratelimits ?? {}).map(([k, v]) => [k, { ...v, simple: { limit: 1_000_000, period: 60 } }]))
       : workerOptions.ratelimits,
     bindings: { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings },
+    // `outbound(request)`: every fetch the worker makes to another host goes
+    // here (Miniflare's outbound interception), e.g. a stand-in of
+    // Cloudflare's purge API. Without it, outbound requests fail (no network).
+    ...(outbound ? { outboundService: outbound } : {}),
     host: '127.0.0.1',
     port: 0,
   });

@@ -8,11 +8,11 @@ import { makeRoot, tempDir, updraft } from './cli.mjs';
 
 export const ROLES = ['uploader', 'approver', 'operator', 'security', 'viewer', 'admin'];
 
-export async function readyEdge({ product = 'acme-*', unlimited = false } = {}) {
+export async function readyEdge({ product = 'acme-*', unlimited = false, bindings = {}, outbound } = {}) {
   const dir = tempDir();
   const rootPath = makeRoot(dir, { product });
   const secrets = edgeSecrets(join(dir, 'edge.key'));
-  const edge = await startEdge({ bindings: secrets, unlimited });
+  const edge = await startEdge({ bindings: { ...secrets, ...bindings }, unlimited, outbound });
   const bootstrap = secrets.UPDRAFT_BOOTSTRAP_TOKEN;
 
   const api = async (method, path, { token = bootstrap, body, headers = {} } = {}) => {

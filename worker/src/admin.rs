@@ -386,3 +386,37 @@ pub async fn publish_root(store: &D1Store, who: &Principal, body: &[u8], now: Un
     Ok(Reply::json(201, &serde_json::json!({ "version": root.version, "expires": root.expires, "product": root.product }))
         .with_header("cache-control", NO_STORE))
 }
+
+// --- who am I (the admin UI) ---------------------------------------------------------
+
+/// What the admin UI offers, each as a representative route: the UI shows a
+/// control only when the caller's role passes that route's check (the API
+/// refuses the rest anyway). A route this edge does not have is `false`.
+const CAPABILITIES: &[(&str, &str, &str)] = &[
+    ("upload_release", "POST", "/api/releases"),
+    ("approve_release", "POST", "/api/releases/rel-0/approve"),
+    ("create_campaign", "POST", "/api/campaigns"),
+    ("approve_campaign", "POST", "/api/campaigns/cmp-0/approve"),
+    ("operate_campaign", "POST", "/api/campaigns/cmp-0/pause"),
+    ("tick", "POST", "/api/campaigns/tick"),
+    ("revoke_device", "POST", "/api/devices/dev-0/revoke"),
+    ("revoke_release", "POST", "/api/revocations"),
+    ("purge", "POST", "/api/revocations/1/purge"),
+    ("read_revocations", "GET", "/api/revocations"),
+    ("manage_tokens", "POST", "/api/tokens"),
+];
+
+/// `GET /api/me`: the caller's token id (compared with a release's uploader or a
+/// campaign's creator for the two-person rule), name, role, and what it may do.
+pub fn me(who: &Principal) -> Reply {
+    let may: serde_json::Map<String, serde_json::Value> = CAPABILITIES
+        .iter()
+        .map(|(key, method, path)| {
+            let allowed =
+                matches!(crate::routes::resolve(method, path), Ok((_, crate::routes::Access::Admin(roles))) if who.role.permits(roles));
+            ((*key).to_string(), serde_json::Value::Bool(allowed))
+        })
+        .collect();
+    Reply::json(200, &serde_json::json!({ "id": who.id, "name": who.name, "role": who.role.as_str(), "may": may }))
+        .with_header("cache-control", NO_STORE)
+}

@@ -49,6 +49,10 @@ pub mod action {
     pub const CAMPAIGN_COMPLETE: &str = "campaign.complete";
     /// A change the tick made: a gate failed.
     pub const CAMPAIGN_HALT: &str = "campaign.halt";
+    /// An emergency revocation (images, releases or a security floor).
+    pub const REVOCATION_CREATE: &str = "revocation.create";
+    /// A CDN purge retried by hand.
+    pub const REVOCATION_PURGE: &str = "revocation.purge";
     /// An action core added after this list (kept recordable, never silent).
     pub const CAMPAIGN_ACTION: &str = "campaign.action";
 }

@@ -389,12 +389,31 @@ pub async fn act(
             "the creator of a campaign cannot approve it; another person's approver token must",
         ));
     }
+    let c = change_state(store, env, who, c, admin_action, action_slug(admin_action), json!({}), now).await?;
+    Ok(Reply::json(200, &summary(&c)).with_header("cache-control", NO_STORE))
+}
+
+/// Applies core's `transition` for `admin_action` to a loaded campaign,
+/// stores it (compare-and-swap on the state) and audits it as `slug` with
+/// `extra` merged into the details. Returns the campaign as stored after.
+#[allow(clippy::too_many_arguments)]
+async fn change_state(
+    store: &D1Store,
+    env: &Env,
+    who: &Principal,
+    c: Campaign,
+    admin_action: AdminAction,
+    slug: &'static str,
+    extra: Value,
+    now: UnixTime,
+) -> Result<Campaign, Problem> {
+    let id = c.row.id.clone();
     let next = transition(&c.state, admin_action, &c.spec, now)
         .map_err(|e| Problem::new(409, e.slug(), "Conflict", format!("campaign {id}: {e}")))?;
     // The pace the object uses from now to the next tick.
     let pace = match next.offering_wave(&c.spec) {
         Some(wave) if !matches!(c.state, CampaignState::Draft | CampaignState::Approved) => {
-            let counters = counters(env, id).await?;
+            let counters = counters(env, &id).await?;
             starts_per_minute(&c.spec, wave, counters.waves.get(wave).unwrap_or(&WaveCounters::default()))
         }
         Some(wave) => starts_per_minute(&c.spec, wave, &WaveCounters::default()),
@@ -402,7 +421,7 @@ pub async fn act(
     };
     let approved_by = (admin_action == AdminAction::Approve).then_some(who.id.as_str());
     let change = D1Store::update_campaign_state(
-        id,
+        &id,
         &c.row.state,
         &state_json(&next),
         next.name(),
@@ -411,13 +430,89 @@ pub async fn act(
         approved_by,
         now.0,
     );
-    let details = json!({ "from": c.state, "to": next });
-    if audit::record(store, who, &change, action_slug(admin_action), id, details, now).await? != 1 {
+    let mut details = json!({ "from": c.state, "to": next });
+    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), extra) {
+        d.extend(extra);
+    }
+    if audit::record(store, who, &change, slug, &id, details, now).await? != 1 {
         return Err(Problem::new(409, "campaign-changed", "Conflict", format!("campaign {id} changed concurrently; read it and retry")));
     }
     catalog::invalidate();
-    let c = load(store, id).await?;
-    Ok(Reply::json(200, &summary(&c)).with_header("cache-control", NO_STORE))
+    load(store, &id).await
+}
+
+/// Stops every campaign of a revoked release (`revocations::create`): drafts
+/// and approved ones are cancelled; the others are rolled back when
+/// `rollback` (devices that took the release from the campaign are ordered
+/// back), else cancelled. Returns the ids changed and the errors met (one
+/// campaign's failure does not stop the others; the catalog already keeps a
+/// revoked release from being offered).
+pub async fn stop_for_revocation(
+    store: &D1Store,
+    env: &Env,
+    who: &Principal,
+    rows: Vec<CampaignRow>,
+    rollback: bool,
+    seq: u64,
+    now: UnixTime,
+) -> (Vec<String>, Vec<String>) {
+    let (mut stopped, mut errors) = (Vec::new(), Vec::new());
+    for row in rows {
+        let id = row.id.clone();
+        let c = match Campaign::from_row(row) {
+            Ok(c) => c,
+            Err(p) => {
+                errors.push(format!("{id}: {}", p.detail));
+                continue;
+            }
+        };
+        let action = match c.state {
+            CampaignState::Cancelled | CampaignState::Halted { rollback: true, .. } => continue,
+            CampaignState::Halted { rollback: false, .. } | CampaignState::Completed if !rollback => continue,
+            CampaignState::Draft | CampaignState::Approved => AdminAction::Cancel,
+            _ if rollback => AdminAction::Rollback,
+            _ => AdminAction::Cancel,
+        };
+        let extra = json!({ "revocation_seq": seq, "reason": "its release was revoked" });
+        match change_state(store, env, who, c, action, action_slug(action), extra, now).await {
+            Ok(_) => stopped.push(id),
+            Err(p) => errors.push(format!("{id}: {}", p.detail)),
+        }
+    }
+    (stopped, errors)
+}
+
+/// Creates the fix-forward campaign of a revocation: already running (the
+/// replacement release passed the two-person rule when it was approved, and
+/// an emergency does not wait for a second approval of its delivery), and
+/// audited as created by the security officer who revoked.
+pub async fn create_running(store: &D1Store, who: &Principal, spec: CampaignSpec, seq: u64, now: UnixTime) -> Result<String, Problem> {
+    let state = CampaignState::Running { wave: 0, since: now };
+    let release = store.release(&spec.release_id).await.map_err(unavailable)?.ok_or_else(|| not_found(&spec.release_id))?;
+    let row = CampaignRow {
+        id: runtime::random_id("cmp")?,
+        name: spec.name.clone(),
+        release_id: release.id.clone(),
+        product: release.product.clone(),
+        spec: serde_json::to_string(&spec).map_err(|e| Problem::internal(e.to_string()))?,
+        salt: spec.salt.clone(),
+        state: state_json(&state),
+        state_name: state.name().into(),
+        wave: Some(0),
+        pace: u64::from(starts_per_minute(&spec, 0, &WaveCounters::default())),
+        created_by: who.id.clone(),
+        created_at: now.0,
+        approved_by: Some(who.id.clone()),
+        approved_at: Some(now.0),
+        updated_at: now.0,
+        status: None,
+    };
+    let details = json!({ "name": row.name, "release_id": row.release_id, "product": row.product, "fix_forward_for": seq, "state": state });
+    if audit::record(store, who, &D1Store::insert_campaign(&row), action::CAMPAIGN_CREATE, &row.id, details, now).await? != 1 {
+        return Err(Problem::new(409, "campaign-exists", "Conflict", format!("campaign {} exists", row.id)));
+    }
+    catalog::invalidate();
+    Ok(row.id)
 }
 
 // --- tick -----------------------------------------------------------------------
@@ -514,10 +609,12 @@ pub async fn tick_all(store: &D1Store, env: &Env, who: &Principal, now: UnixTime
     Ok(results)
 }
 
-/// `POST /api/campaigns/tick`: the cron's work, now (tests and demos drive it).
+/// `POST /api/campaigns/tick`: the cron's work (campaign ticks and due CDN purge retries), now (tests and demos drive it).
 pub async fn tick_route(store: &D1Store, env: &Env, who: &Principal, now: UnixTime) -> Result<Reply, Problem> {
     let campaigns = tick_all(store, env, who, now).await?;
-    Ok(Reply::json(200, &json!({ "at": now, "campaigns": campaigns })).with_header("cache-control", NO_STORE))
+    // The cron also retries due CDN purges; so does its on-demand twin.
+    let purges = crate::revocations::retry_due_purges(store, env, now).await?;
+    Ok(Reply::json(200, &json!({ "at": now, "campaigns": campaigns, "purges": purges })).with_header("cache-control", NO_STORE))
 }
 
 // --- fleet ------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //! A warm update check reads no storage: the current root, the approved
 //! releases (already verified), the live campaigns (every state but draft,
 //! with their parsed spec, state, release and pace) and the revoked-device
-//! deny list are loaded from D1 at most once per [`TTL_MS`] per isolate. A change therefore takes
+//! deny list and the revocation list are loaded from D1 at most once per [`TTL_MS`] per isolate. A change therefore takes
 //! effect everywhere within the TTL; writes in this isolate invalidate it at once.
 
 use crate::reply::Problem;
@@ -14,9 +14,10 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use updraft_core::dsse::Envelope;
 use updraft_core::release::ReleaseManifest;
+use updraft_core::revocation::{build_list, RevocationList};
 use updraft_core::rollout::{ActiveCampaign, CampaignSpec, CampaignState, Offerable};
 use updraft_core::root::TrustedRoot;
-use updraft_core::UnixTime;
+use updraft_core::{Sha256, UnixTime};
 
 /// Longest time a catalog is served before it is reloaded.
 pub const TTL_MS: u64 = 5_000;
@@ -46,9 +47,22 @@ pub struct Catalog {
     /// Starts per minute of each campaign (by id) until the next tick.
     pub paces: HashMap<String, u32>,
     pub revoked_devices: HashSet<String>,
-    /// Revocation list sequence (the revocation issue raises it).
-    pub revocation_seq: u64,
+    /// The revocation list (unsigned; signed on demand when served), built
+    /// from every stored revocation. Offers, rollbacks and artifact requests
+    /// all judge against it.
+    pub revocations: RevocationList,
     loaded_ms: u64,
+}
+
+impl Catalog {
+    /// Is this image revoked, or the artifact of an approved release below
+    /// its product's floor? Such artifacts answer 410.
+    pub fn image_blocked(&self, sha: &Sha256) -> bool {
+        self.revocations.is_revoked(sha)
+            || self.releases.iter().any(|r| {
+                &r.manifest.artifact.sha256 == sha && r.manifest.security_version < self.revocations.floor_for(&r.manifest.product)
+            })
+    }
 }
 
 thread_local! {
@@ -105,5 +119,6 @@ async fn load(store: &D1Store, now: UnixTime, now_ms: u64) -> Result<Catalog, Pr
         campaigns.push(ActiveCampaign { id: row.id, spec, state, release: release.clone() });
     }
     let revoked_devices = store.revoked_device_ids().await.map_err(unavailable)?.into_iter().collect();
-    Ok(Catalog { root, root_envelope, releases, campaigns, paces, revoked_devices, revocation_seq: 0, loaded_ms: now_ms })
+    let revocations = build_list(&crate::revocations::entries(store).await?, now);
+    Ok(Catalog { root, root_envelope, releases, campaigns, paces, revoked_devices, revocations, loaded_ms: now_ms })
 }

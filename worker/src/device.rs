@@ -278,7 +278,7 @@ pub async fn check(cat: &Catalog, cert: &DeviceCertificate, body: &[u8], ctx: &C
         issued_at: ctx.now,
         expires: ctx.now.plus_secs(DIRECTIVE_LIFETIME_S),
         root_version: cat.root.version(),
-        revocation_seq: cat.revocation_seq,
+        revocation_seq: cat.revocations.seq,
         poll_after_s,
         action,
     };
@@ -346,9 +346,9 @@ async fn campaign_action(
             attempts: &attempts,
             ..DeviceFacts::new(&cert.device_id, &cert.product, &cert.hardware_id, request)
         };
-        let offer = match decide(&facts, &cat.campaigns, None, now, edge_tz) {
+        let offer = match decide(&facts, &cat.campaigns, Some(&cat.revocations), now, edge_tz) {
             Decision::NoCampaign => {
-                let action = match decide_offer(&facts, &cat.releases, None) {
+                let action = match decide_offer(&facts, &cat.releases, Some(&cat.revocations)) {
                     Ok(release) => update_action(ctx, release, "default", now.plus_secs(UPDATE_DEADLINE_S)),
                     Err(_) => Action::None,
                 };

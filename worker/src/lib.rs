@@ -16,10 +16,12 @@ pub mod budget_object;
 pub mod campaigns;
 pub mod catalog;
 pub mod device;
+pub mod devices_api;
 pub mod handlers;
 pub mod ratelimit;
 pub mod reply;
 pub mod reports;
+pub mod revocations;
 pub mod routes;
 pub mod runtime;
 pub mod store;
@@ -46,6 +48,14 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
         }
         Err(p) => worker::console_error!("rollout tick failed: {}", p.detail),
+    }
+    match revocations::retry_due_purges(&store, &env, runtime::now()).await {
+        Ok(results) => {
+            for r in results {
+                worker::console_log!("purge retry: {r}");
+            }
+        }
+        Err(p) => worker::console_error!("purge retries failed: {}", p.detail),
     }
 }
 
@@ -142,6 +152,12 @@ fn bucket(env: &Env) -> Result<worker::Bucket, Problem> {
     env.bucket("ARTIFACTS").map_err(|e| Problem::internal(format!("R2 binding `ARTIFACTS` is missing: {e}")))
 }
 
+/// `scheme://host[:port]` of the request.
+fn origin(req: &Request) -> Result<String, Problem> {
+    let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
+    Ok(url.origin().ascii_serialization())
+}
+
 fn client_ip(req: &Request) -> String {
     header(req, "cf-connecting-ip").unwrap_or_else(|| "unknown".into())
 }
@@ -201,7 +217,18 @@ async fn answer(req: &mut Request, method: &str, env: &Env, ctx: &Context) -> Re
             ratelimit::check(env, ratelimit::PER_DEVICE, cert.device_id.as_str()).await?;
             reports::ingest(&store, &cat, env, &cert, &body, now).await.map(Answer::from)
         }
+        Route::RevocationList => {
+            let cat = catalog::current(&store, now, now_ms).await?;
+            let edge = runtime::edge_signer(env).await?;
+            let canonical = format!("{}{}", runtime::public_url(env, &origin(req)?), updraft_core::purge::LIST_PATH);
+            revocations::serve_list(&cat, &edge, ctx, &canonical, now).await.map(Answer::Response)
+        }
         Route::Artifact(sha) => {
+            // A revoked image is gone, whatever the link or the cache holds.
+            let cat = catalog::current(&store, now, now_ms).await?;
+            if cat.image_blocked(&sha) {
+                return Err(Problem::new(410, "artifact-revoked", "Gone", format!("image {sha} has been revoked")));
+            }
             let secret = runtime::download_secret(env)?;
             artifacts::download(req, ctx, &bucket(env)?, &secret, &sha, now).await.map(Answer::Response)
         }
@@ -250,6 +277,20 @@ async fn admin_route(
         }
         Route::CampaignTick => campaigns::tick_route(store, env, who, now).await,
         Route::Fleet => campaigns::fleet(store).await,
+        Route::Me => Ok(admin::me(who)),
+        Route::ListDevices => {
+            let url = req.url().map_err(|e| Problem::bad_request("invalid-url", e.to_string()))?;
+            devices_api::list(store, &url, now).await
+        }
+        Route::GetDevice(id) => devices_api::get(store, &id, now).await,
+        Route::CreateRevocation => {
+            let body = read_body(req, admin::MAX_ADMIN_BODY_BYTES).await?;
+            let origin = runtime::public_url(env, &origin(req)?);
+            revocations::create(store, env, who, &body, &origin, now, now_ms).await
+        }
+        Route::ListRevocations => revocations::list(store).await,
+        Route::GetRevocation(seq) => revocations::get(store, seq).await,
+        Route::PurgeRevocation(seq) => revocations::purge_now(store, env, who, seq, now).await,
         _ => Err(Problem::internal("route has no admin handler")),
     }
 }

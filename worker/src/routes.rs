@@ -57,6 +57,15 @@ pub enum Route {
     CampaignSeries(String),
     CampaignTick,
     Fleet,
+    /// `GET /api/me`: the caller's token id, name, role and what it may do (the admin UI hides the rest).
+    Me,
+    ListDevices,
+    GetDevice(String),
+    RevocationList,
+    CreateRevocation,
+    ListRevocations,
+    GetRevocation(u64),
+    PurgeRevocation(u64),
 }
 
 use AdminRole::{Approver, Operator, Security, Uploader, Viewer};
@@ -93,6 +102,7 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["v1", "enroll"] => vec![("POST", Route::Enroll, Access::Enrollment)],
         ["v1", "check"] => vec![("POST", Route::Check, Access::Device)],
         ["v1", "reports"] => vec![("POST", Route::Reports, Access::Device)],
+        ["v1", "revocations.json"] => vec![("GET", Route::RevocationList, Access::Public)],
         ["v1", "artifacts", sha] => vec![("GET", Route::Artifact(Sha256::parse_hex(sha).ok()?), Access::DownloadToken)],
         ["api", "tokens"] => vec![("POST", Route::CreateApiToken, admin(ADMIN_ONLY)), ("GET", Route::ListApiTokens, admin(ADMIN_ONLY))],
         ["api", "tokens", id] => vec![("DELETE", Route::RevokeApiToken(parse_id(id)?), admin(ADMIN_ONLY))],
@@ -106,6 +116,8 @@ fn match_path(path: &str) -> Option<Endpoints> {
         ["api", "releases", id, "approve"] => vec![("POST", Route::ApproveRelease(parse_id(id)?), admin(&[Approver]))],
         ["api", "roots"] => vec![("POST", Route::PublishRoot, admin(ADMIN_ONLY))],
         ["api", "devices", id, "revoke"] => vec![("POST", Route::RevokeDevice(parse_id(id)?), admin(&[Security]))],
+        ["api", "devices"] => vec![("GET", Route::ListDevices, admin(READERS))],
+        ["api", "devices", id] => vec![("GET", Route::GetDevice(parse_id(id)?), admin(READERS))],
         ["api", "devices", id, "reports"] => vec![("GET", Route::DeviceReports(parse_id(id)?), admin(READERS))],
         ["api", "audit"] => vec![("GET", Route::AuditLog, admin(READERS))],
         ["api", "audit", "export"] => vec![("GET", Route::AuditExport, admin(READERS))],
@@ -122,6 +134,12 @@ fn match_path(path: &str) -> Option<Endpoints> {
             vec![("POST", Route::CampaignAction(parse_id(id)?, action), admin(&[Operator]))]
         }
         ["api", "fleet"] => vec![("GET", Route::Fleet, admin(READERS))],
+        ["api", "revocations"] => {
+            vec![("POST", Route::CreateRevocation, admin(&[Security])), ("GET", Route::ListRevocations, admin(READERS))]
+        }
+        ["api", "revocations", seq] => vec![("GET", Route::GetRevocation(parse_seq(seq)?), admin(READERS))],
+        ["api", "revocations", seq, "purge"] => vec![("POST", Route::PurgeRevocation(parse_seq(seq)?), admin(&[Security]))],
+        ["api", "me"] => vec![("GET", Route::Me, admin(READERS))],
         _ => return None,
     })
 }
@@ -129,6 +147,14 @@ fn match_path(path: &str) -> Option<Endpoints> {
 /// Ids we mint are `prefix-hex`; anything else cannot exist.
 fn parse_id(s: &str) -> Option<String> {
     (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then(|| s.to_owned())
+}
+
+/// A revocation's seq: canonical decimal ≥ 1.
+fn parse_seq(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 15 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// `{n}.json` with n a canonical decimal ≥ 1 (no sign, no leading zero), so a
@@ -242,6 +268,32 @@ mod tests {
         assert_eq!(route("POST", "/api/campaigns/cmp-1/explode"), Err(404));
         assert_eq!(route("GET", "/api/campaigns/cmp-1/series"), Ok(Route::CampaignSeries("cmp-1".into())));
         assert_eq!(resolve("GET", "/api/fleet").unwrap(), (Route::Fleet, Access::Admin(READERS)));
+    }
+
+    #[test]
+    fn the_admin_ui_reads_are_open_to_every_role() {
+        assert_eq!(resolve("GET", "/api/me").unwrap(), (Route::Me, Access::Admin(READERS)));
+        assert_eq!(resolve("GET", "/api/devices").unwrap(), (Route::ListDevices, Access::Admin(READERS)));
+        assert_eq!(resolve("GET", "/api/devices/dev-1").unwrap(), (Route::GetDevice("dev-1".into()), Access::Admin(READERS)));
+        assert_eq!(resolve("POST", "/api/me").unwrap_err().status, 405);
+        assert_eq!(resolve("DELETE", "/api/devices/dev-1").unwrap_err().status, 405);
+        assert_eq!(route("GET", "/api/devices/"), Err(404));
+    }
+
+    #[test]
+    fn revocation_routes_state_their_roles() {
+        assert_eq!(resolve("POST", "/api/revocations").unwrap(), (Route::CreateRevocation, Access::Admin(&[AdminRole::Security])));
+        assert_eq!(resolve("GET", "/api/revocations").unwrap(), (Route::ListRevocations, Access::Admin(READERS)));
+        assert_eq!(resolve("GET", "/api/revocations/3").unwrap(), (Route::GetRevocation(3), Access::Admin(READERS)));
+        assert_eq!(
+            resolve("POST", "/api/revocations/3/purge").unwrap(),
+            (Route::PurgeRevocation(3), Access::Admin(&[AdminRole::Security]))
+        );
+        assert_eq!(resolve("GET", "/v1/revocations.json").unwrap(), (Route::RevocationList, Access::Public));
+        assert_eq!(resolve("POST", "/v1/revocations.json").unwrap_err().status, 405);
+        for bad in ["/api/revocations/0", "/api/revocations/03", "/api/revocations/x", "/api/revocations/3/", "/v1/revocations"] {
+            assert_eq!(route("GET", bad), Err(404), "{bad}");
+        }
     }
 
     #[test]

@@ -112,3 +112,37 @@ pub fn poll_after_s(env: &Env) -> u64 {
         })
     })
 }
+
+/// Cloudflare purge API credentials (secrets) and its base URL (a var, so a
+/// deployment behind a proxy can change it; tests intercept the default).
+pub const CLOUDFLARE_ZONE_ID: &str = "CLOUDFLARE_ZONE_ID";
+pub const CLOUDFLARE_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
+pub const CLOUDFLARE_API_BASE: &str = "CLOUDFLARE_API_BASE";
+/// The edge's public origin (`https://updates.example.com`), used for the
+/// canonical URLs purged; by default the origin of the admin request.
+pub const PUBLIC_URL: &str = "UPDRAFT_PUBLIC_URL";
+
+/// Where and how to call Cloudflare's purge API, when configured.
+pub struct PurgeApi {
+    /// `{base}/zones/{zone}/purge_cache`
+    pub endpoint: String,
+    pub token: String,
+}
+
+pub fn purge_api(env: &Env) -> Option<PurgeApi> {
+    let zone = secret(env, CLOUDFLARE_ZONE_ID).filter(|z| !z.is_empty())?;
+    let token = secret(env, CLOUDFLARE_API_TOKEN).filter(|t| !t.is_empty())?;
+    let base = env.var(CLOUDFLARE_API_BASE).ok().map(|v| v.to_string()).unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into());
+    Some(PurgeApi { endpoint: format!("{}/zones/{zone}/purge_cache", base.trim_end_matches('/')), token })
+}
+
+/// The public origin for canonical URLs: `UPDRAFT_PUBLIC_URL`, else `fallback`.
+pub fn public_url(env: &Env, fallback: &str) -> String {
+    env.var(PUBLIC_URL)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| fallback.to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}

@@ -10,7 +10,11 @@ use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
 mod campaigns;
+mod revocations;
 pub use campaigns::{CampaignRow, FleetRow, SeriesRow};
+pub use revocations::RevocationRow;
+mod devices;
+pub use devices::{DeviceCounts, DeviceFilter, DeviceRow};
 
 pub struct D1Store {
     db: D1Database,

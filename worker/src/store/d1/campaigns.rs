@@ -61,8 +61,9 @@ const CAMPAIGN_COLUMNS: &str = "id, name, release_id, product, spec, salt, state
 impl D1Store {
     pub fn insert_campaign(r: &CampaignRow) -> Change {
         Change::new(
-            "INSERT OR IGNORE INTO campaigns (id, name, release_id, product, spec, salt, state, state_name, wave, pace, created_by, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            "INSERT OR IGNORE INTO campaigns (id, name, release_id, product, spec, salt, state, state_name, wave, pace, created_by, created_at, updated_at, \
+             approved_by, approved_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             vec![
                 text(&r.id),
                 text(&r.name),
@@ -76,8 +77,17 @@ impl D1Store {
                 num(r.pace),
                 text(&r.created_by),
                 num(r.created_at),
+                opt_text(r.approved_by.as_deref()),
+                r.approved_at.map_or(worker::wasm_bindgen::JsValue::NULL, num),
             ],
         )
+    }
+
+    /// Campaigns of any of these releases, every state.
+    pub async fn campaigns_of_releases(&self, release_ids: &[String]) -> Result<Vec<CampaignRow>, StoreError> {
+        let ids = serde_json::to_string(release_ids).unwrap_or_else(|_| "[]".into());
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE release_id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+        self.all(&sql, &[text(&ids)]).await
     }
 
     /// Moves a campaign from state `from` (its exact JSON) to `to`: a
