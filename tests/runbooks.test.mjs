@@ -150,12 +150,23 @@ async function defaultSetup() {
 
 /**
  * emergency-revocation.md: an approved bad release (1.2.0) with a running
- * campaign, and an approved fix (1.2.1). Afterwards its image answers 410, the
- * list's seq rose by one and revokes it, the campaign is halted, a fix-forward
- * campaign offers the fix, and the purge's status is on the record.
+ * campaign, an approved fix (1.2.1), and a stand-in of Cloudflare's purge API
+ * (Miniflare's outbound interception) that accepts every purge. Afterwards the
+ * bad image answers 410, the list's seq rose by one and revokes it, the
+ * campaign is halted, a fix-forward campaign offers the fix, and the purge
+ * succeeded through the API, by URL and by cache tag.
  */
 async function emergencyRevocation() {
-  const s = await readyEdge();
+  const purges = [];
+  const zone = 'zone-of-the-runbook-test';
+  const s = await readyEdge({
+    bindings: { CLOUDFLARE_ZONE_ID: zone, CLOUDFLARE_API_TOKEN: 'cf-token-of-the-runbook-test' },
+    outbound: async (request) => {
+      purges.push({ url: request.url, body: JSON.parse(await request.text()) });
+      const body = { success: true, errors: [], messages: [], result: { id: zone } };
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    },
+  });
   const bad = makeRelease(s.dir, { version: '1.2.0', securityVersion: 2 });
   const fix = makeRelease(s.dir, { version: '1.2.1', securityVersion: 2 });
   const badId = await publishApproved(s, bad);
@@ -181,7 +192,10 @@ async function emergencyRevocation() {
     assert.equal(record.reason, env.REASON);
     assert.ok(record.halted_campaigns.includes(campaignId), JSON.stringify(record));
     assert.equal(record.fix_forward_campaign_id, v.FIX_CAMPAIGN);
-    assert.equal(record.purge.status, 'not-configured', 'a local edge has no purge API secrets');
+    assert.equal(record.purge.status, 'succeeded', JSON.stringify(record.purge));
+    assert.ok(purges.every((p) => p.url === `https://api.cloudflare.com/client/v4/zones/${zone}/purge_cache`), JSON.stringify(purges));
+    assert.ok(purges.some((p) => p.body.files?.includes(`${s.edge.url}/v1/artifacts/${bad.sha256}`)), JSON.stringify(purges));
+    assert.ok(purges.some((p) => p.body.tags?.includes(`artifact-${bad.sha256}`)), JSON.stringify(purges));
     const listed = JSON.parse(Buffer.from((await (await s.edge.fetch('/v1/revocations.json')).json()).payload, 'base64'));
     assert.equal(listed.seq, Number(v.SEQ));
     assert.ok(listed.revoked.some((r) => r.sha256 === bad.sha256));
