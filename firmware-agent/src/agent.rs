@@ -141,6 +141,11 @@ impl Agent {
         self.booted
     }
 
+    /// The seq of the revocation list held.
+    pub fn revocation_seq(&self) -> u64 {
+        self.trust.revocation_seq()
+    }
+
     /// The last check announced a newer revocation list than the edge
     /// served (or no list could be fetched): the device asks again soon.
     pub fn revocations_lagging(&self) -> bool {

@@ -108,10 +108,13 @@ fn simulated_fleet_leaves_a_revoked_release_for_the_previous_image() {
     assert_eq!(summary.versions.get("1.0.0"), Some(&(DEVICES as usize)), "{summary:#?}");
     assert_eq!(summary.running_revoked, 0);
     assert_eq!(summary.rolled_back.get("revoked"), Some(&DEVICES));
+    assert_eq!(summary.until_unrevoked_reached, Some(true));
+    assert_eq!(summary.revocation_seqs.get(&1), Some(&(DEVICES as usize)), "every device holds list seq 1");
     let devices: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary.devices_file).unwrap()).unwrap();
     for d in devices.as_array().unwrap() {
         assert_eq!(d["version"], "1.0.0");
-        assert!(d["version_since_s"].as_f64().is_some_and(|t| t > 0.0), "when it got back is recorded: {d}");
+        let since = d["version_since_s"].as_f64();
+        assert!(since.is_some_and(|t| t >= 0.0 && t <= summary.elapsed_s), "when it got back is recorded: {d}");
     }
 }
 

@@ -349,10 +349,11 @@ impl SimDevice {
         let pending = agent.journal().pending.len();
         let running_revoked = agent.running_revoked().is_some();
         let list_current = self.polled && !agent.revocations_lagging();
+        let revocation_seq = agent.revocation_seq();
         let elapsed = stats.elapsed_s();
         stats.update_view(self.index, |v| {
             if v.version != version && !v.version.is_empty() {
-                v.version_since_s = elapsed;
+                v.version_since_s = Some(elapsed);
             }
             v.device_id = device_id;
             v.stage = stage;
@@ -360,6 +361,7 @@ impl SimDevice {
             v.pending_reports = pending;
             v.running_revoked = running_revoked;
             v.list_current = list_current;
+            v.revocation_seq = revocation_seq;
         });
     }
 

@@ -77,9 +77,10 @@ pub struct SimArgs {
     /// Stop once every device runs this version, or rolled back or failed and is idle.
     #[arg(long, value_name = "VERSION")]
     pub until_version: Option<String>,
-    /// Stop once no device runs an image its revocation list condemns (each
-    /// idle, reports delivered): a revoked release's fleet is back on safe
-    /// images.
+    /// Stop once a revocation reached the fleet and no device runs an image
+    /// its revocation list condemns any more (each holding the announced
+    /// list, idle, reports delivered): the fleet of a revoked release is
+    /// back on safe images.
     #[arg(long)]
     pub until_unrevoked: bool,
     /// Print the once-a-second progress as JSON lines (stderr) instead of text.
@@ -347,7 +348,7 @@ fn watch(args: &SimArgs, started: Instant, stats: &Stats) -> StopReason {
                 return StopReason::UntilVersion;
             }
         }
-        if args.until_unrevoked && views.iter().all(stats::DeviceView::finished_unrevoked) {
+        if args.until_unrevoked && stats::unrevoked(&views, &stats.counters(), stats.seen_revoked()) {
             return StopReason::UntilUnrevoked;
         }
         if Instant::now() >= next_line {

@@ -30,15 +30,18 @@ pub struct DeviceView {
     pub stage: Stage,
     /// The running image's version (empty before the first power-on).
     pub version: String,
-    /// Seconds into the run when the device started running `version`
-    /// (0 for what it ran at its first power-on): with `devices.json`, when
-    /// each device got onto (or back to) the image it runs.
-    pub version_since_s: f64,
+    /// Seconds into the run when the device started running `version`;
+    /// `None` while it runs what it ran at its first power-on of the run.
+    /// With `devices.json`, when each device got onto (or back to) the
+    /// image it runs.
+    pub version_since_s: Option<f64>,
     /// The revocation list the device holds condemns the image it runs.
     pub running_revoked: bool,
     /// A check was answered in this run and the device holds the
     /// revocation list it announced.
     pub list_current: bool,
+    /// The seq of the revocation list the device holds.
+    pub revocation_seq: u64,
     pub pending_reports: usize,
     pub succeeded: u32,
     pub rolled_back: u32,
@@ -83,6 +86,8 @@ pub struct Stats {
     views: Mutex<Vec<DeviceView>>,
     counters: Mutex<Counters>,
     started: Instant,
+    /// A device was seen running a revoked image during this run.
+    seen_revoked: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,17 +100,26 @@ impl Stats {
             views: Mutex::new(vec![DeviceView::default(); devices]),
             counters: Mutex::new(Counters::default()),
             started: Instant::now(),
+            seen_revoked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Seconds since the stats (the run) started, to a tenth.
+    /// Whether a device was seen running a revoked image during this run.
+    pub fn seen_revoked(&self) -> bool {
+        self.seen_revoked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Seconds since the stats (the run) started, to the millisecond.
     pub fn elapsed_s(&self) -> f64 {
-        (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
+        (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
     }
 
     pub fn update_view(&self, index: usize, f: impl FnOnce(&mut DeviceView)) {
         if let Some(view) = lock(&self.views).get_mut(index) {
             f(view);
+            if view.running_revoked {
+                self.seen_revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
 
@@ -173,6 +187,29 @@ pub fn running_revoked(views: &[DeviceView]) -> usize {
     views.iter().filter(|v| v.running_revoked).count()
 }
 
+/// Devices per revocation list seq held: how far a revocation has spread.
+pub fn revocation_seqs(views: &[DeviceView]) -> BTreeMap<u64, usize> {
+    let mut out = BTreeMap::new();
+    for v in views.iter().filter(|v| !v.version.is_empty()) {
+        *out.entry(v.revocation_seq).or_default() += 1;
+    }
+    out
+}
+
+/// `--until-unrevoked`: a revocation reached the fleet in this run (a
+/// device was seen on a revoked image — `seen_revoked` — or left one, or
+/// refused to commit one), and every device now holds the announced list
+/// and runs an image it does not condemn, idle, reports delivered. Before
+/// any revocation, it waits.
+pub fn unrevoked(views: &[DeviceView], counters: &Counters, seen_revoked: bool) -> bool {
+    use crate::revocation::{CODE_REVOKED, CODE_RUNNING_REVOKED_NO_SAFE_SLOT};
+    let seen = seen_revoked
+        || views.iter().any(|v| v.running_revoked)
+        || counters.rolled_back.contains_key(CODE_REVOKED)
+        || counters.failed.contains_key(CODE_RUNNING_REVOKED_NO_SAFE_SLOT);
+    seen && views.iter().all(DeviceView::finished_unrevoked)
+}
+
 /// The once-a-second progress line.
 pub fn progress_line(elapsed: Duration, views: &[DeviceView], counters: &Counters) -> String {
     let count = |s: Stage| views.iter().filter(|v| v.stage == s).count();
@@ -207,6 +244,8 @@ pub struct Progress {
     pub versions: BTreeMap<String, usize>,
     /// Devices running an image their revocation list condemns.
     pub running_revoked: usize,
+    /// Devices per revocation list seq held.
+    pub revocation_seqs: BTreeMap<u64, usize>,
     pub rolled_back: BTreeMap<String, u64>,
     pub failed: BTreeMap<String, u64>,
     pub errors: u64,
@@ -238,6 +277,7 @@ pub fn progress(elapsed: Duration, views: &[DeviceView], counters: &Counters) ->
         stages: stages(views),
         versions: versions(views),
         running_revoked: running_revoked(views),
+        revocation_seqs: revocation_seqs(views),
         rolled_back: counters.rolled_back.clone(),
         failed: counters.failed.clone(),
         errors: counters.errors.values().sum(),
@@ -268,7 +308,23 @@ mod tests {
         assert!(!DeviceView { running_revoked: true, ..done.clone() }.finished_unrevoked());
         assert!(!DeviceView { list_current: false, ..done.clone() }.finished_unrevoked(), "has not heard of the revocation yet");
         assert!(!DeviceView { pending_reports: 1, ..done.clone() }.finished_unrevoked());
-        assert!(!DeviceView { stage: Stage::Installing, ..done }.finished_unrevoked());
+        assert!(!DeviceView { stage: Stage::Installing, ..done.clone() }.finished_unrevoked());
+
+        // The fleet: not before a revocation reached it.
+        let mut counters = Counters::default();
+        assert!(!unrevoked(&[done.clone(), done.clone()], &counters, false), "stopped before any revocation");
+        assert!(!unrevoked(&[done.clone(), DeviceView { running_revoked: true, ..done.clone() }], &counters, false));
+        assert!(unrevoked(&[done.clone(), done.clone()], &counters, true), "seen on a revoked image earlier, fixed since");
+        counters.rolled_back.insert("revoked".into(), 1);
+        assert!(unrevoked(&[done.clone(), done.clone()], &counters, false));
+        let mut waiting = Counters::default();
+        waiting.failed.insert("running-revoked-no-safe-slot".into(), 2);
+        assert!(unrevoked(&[done.clone(), done], &waiting, false), "left through a fix-forward");
+        let stats = Stats::new(1);
+        assert!(!stats.seen_revoked());
+        stats.update_view(0, |v| v.running_revoked = true);
+        stats.update_view(0, |v| v.running_revoked = false);
+        assert!(stats.seen_revoked(), "sticky");
     }
 
     #[test]
@@ -280,7 +336,8 @@ mod tests {
             running_revoked,
             ..DeviceView::default()
         };
-        let views = [view("2.0.0", true), view("2.0.0", true), view("1.0.0", false), DeviceView::default()];
+        let mut views = [view("2.0.0", true), view("2.0.0", true), view("1.0.0", false), DeviceView::default()];
+        views[0].revocation_seq = 3;
         let mut counters = Counters::default();
         counters.rolled_back.insert("revoked".into(), 1);
         let p = progress(Duration::from_millis(2345), &views, &counters);
@@ -288,6 +345,7 @@ mod tests {
         assert_eq!(json["elapsed_s"], 2.3);
         assert_eq!(json["versions"], serde_json::json!({"2.0.0": 2, "1.0.0": 1, "(none)": 1}));
         assert_eq!(json["running_revoked"], 2);
+        assert_eq!(json["revocation_seqs"], serde_json::json!({"0": 2, "3": 1}));
         assert_eq!(json["stages"], serde_json::json!({"idle": 3, "not_enrolled": 1}));
         assert_eq!(json["rolled_back"], serde_json::json!({"revoked": 1}));
         assert!(progress_line(Duration::from_secs(2), &views, &counters).contains("on revoked images 2"));

@@ -5,7 +5,7 @@
 
 use super::device::SimDevice;
 use super::health::Verdict;
-use super::stats::{running_revoked, stages, versions, Stage, Stats};
+use super::stats::{revocation_seqs, running_revoked, stages, unrevoked, versions, Stage, Stats};
 use super::traits::Battery;
 use super::{SimArgs, StopReason};
 use crate::error::AgentError;
@@ -59,6 +59,10 @@ pub struct Summary {
     pub versions: BTreeMap<String, usize>,
     /// Devices running an image their revocation list condemns.
     pub running_revoked: usize,
+    /// Devices per revocation list seq held.
+    pub revocation_seqs: BTreeMap<u64, usize>,
+    /// With `--until-unrevoked`: whether it was reached.
+    pub until_unrevoked_reached: Option<bool>,
     pub stages: BTreeMap<&'static str, usize>,
     /// Report events the devices queued, by state.
     pub events: BTreeMap<String, u64>,
@@ -84,8 +88,9 @@ struct DeviceRecord<'a> {
     battery: Option<Battery>,
     flaky_network: f64,
     version: &'a str,
-    version_since_s: f64,
+    version_since_s: Option<f64>,
     running_revoked: bool,
+    revocation_seq: u64,
     stage: Stage,
     succeeded: u32,
     rolled_back: u32,
@@ -125,6 +130,7 @@ impl Summary {
                 version: &view.version,
                 version_since_s: view.version_since_s,
                 running_revoked: view.running_revoked,
+                revocation_seq: view.revocation_seq,
                 stage: view.stage,
                 succeeded: view.succeeded,
                 rolled_back: view.rolled_back,
@@ -153,6 +159,8 @@ impl Summary {
             enrolled: ids.len(),
             versions: versions(&views),
             running_revoked: running_revoked(&views),
+            revocation_seqs: revocation_seqs(&views),
+            until_unrevoked_reached: args.until_unrevoked.then(|| unrevoked(&views, &counters, stats.seen_revoked())),
             stages,
             succeeded: counters.events.get("succeeded").copied().unwrap_or(0),
             events: counters.events,
