@@ -11,10 +11,10 @@
 //! | stage | where | outcome |
 //! |---|---|---|
 //! | offered | `update` (device rules 1–4) | refused before a byte is fetched; `failed {revoked}` (or `security-floor`) reported once |
-//! | downloading | [`Agent::abandon_refused_job`], after every check | the job is dropped, `failed {revoked}` |
+//! | downloading | `abandon_refused_job`, after every check | the job is dropped, `failed {revoked}` |
 //! | before the switch | `install`: the list is fetched again, then the release re-judged | nothing armed, `failed {revoked}` |
 //! | trial boot | `boot`: judged with the list held, health-checked, the list fetched again and judged again | not committed (the floor stays): `rolled_back {revoked}` |
-//! | running | [`Agent::leave_revoked_image`], every cycle | back to the other slot if it is safe (`rolled_back {revoked}`), else `failed {running-revoked-no-safe-slot}` once, and wait for a fix |
+//! | running | `leave_revoked_image`, every cycle | back to the other slot if it is safe (`rolled_back {revoked}`), else `failed {running-revoked-no-safe-slot}` once, and wait for a fix |
 //!
 //! The other slot is safe ([`Agent::rollback_target`]) when it holds an image
 //! that passed a health check here before, never failed a trial boot here,
@@ -197,6 +197,13 @@ impl Agent {
                 self.journal.state.switch = None;
                 self.store_journal()?;
                 return Ok(false);
+            }
+            // The hook backend's installer decides what boots: hand it the
+            // verified image again (files and block: nothing to do).
+            if let Err(e) = self.slots.activate(p.to) {
+                self.journal.state.switch = None;
+                self.store_journal()?;
+                return Err(e);
             }
             self.env.good = p.to;
             self.env.trial = None;

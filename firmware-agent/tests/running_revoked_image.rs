@@ -183,6 +183,37 @@ fn refuses_to_roll_back_onto_a_tampered_slot() {
 }
 
 #[test]
+fn rolls_back_through_the_installer_hook() {
+    let keys = Keys::trusted();
+    let edge = HostileEdge::start(&keys);
+    let mut device = Device::new(&edge, &keys.anchor());
+    // An external installer (RAUC-like) decides what boots: the agent must
+    // hand it the previous image again, not only flip its own boot env.
+    let staging = device.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("staged-a.img"), factory_bytes()).unwrap();
+    let installed = device.path().join("installed.img");
+    device.config.slots =
+        firmware_agent::config::SlotConfig::Hook { staging_dir: staging, install_command: format!("cp {{}} '{}'", installed.display()) };
+    device.config.factory.sha256 = Some(factory_sha());
+    device.config.factory.length = Some(factory_bytes().len() as u64);
+    let image = Image::new("2.0.0", FACTORY_SECURITY_VERSION);
+    let mut agent = device.enrolled();
+    edge.serve_artifact(image.bytes.clone());
+    answer_at_seq(&edge, 0, offer(image.release(), image.sha256()));
+    assert_eq!(agent.cycle().unwrap(), Next::Reboot);
+    assert_eq!(std::fs::read(&installed).unwrap(), image.bytes, "the installer got the update");
+    drop(agent);
+    let mut agent = device.open().unwrap();
+    assert_eq!(agent.boot().unwrap(), BootOutcome::Committed);
+
+    revoke(&edge, 1, &[image.sha256()], None);
+    assert_eq!(agent.cycle().unwrap(), Next::Reboot);
+    assert_eq!(agent.boot_env().good, Slot::A);
+    assert_eq!(std::fs::read(&installed).unwrap(), factory_bytes(), "the installer was not handed the previous image");
+}
+
+#[test]
 fn leaves_revoked_image_even_when_the_check_fails() {
     let keys = Keys::trusted();
     let edge = HostileEdge::start(&keys);
