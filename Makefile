@@ -12,19 +12,19 @@ TOOLENV = source .tools/env.sh
 export WRANGLER_SEND_METRICS = false
 export CLOUDFLARE_CF_FETCH_ENABLED = false
 
-.PHONY: help tools build build-worker build-native test test-rust test-node serve demo bench clean
+.PHONY: help tools build build-worker build-ui build-native test test-rust test-node serve demo bench clean
 
 help:
 	@echo "make demo   set up, build, start the local edge with demo data, print what to try"
 	@echo "make test   set up, build and run every suite (what CI runs)"
-	@echo "make build  build the worker bundle and native binaries; print the wasm size"
+	@echo "make build  build the worker bundle, the admin UI and native binaries; print their sizes"
 	@echo "make serve  run the local edge on 127.0.0.1:\$$PORT (default 8787), state in $(STATE)/"
 	@echo "make bench  run the benchmarks (see BENCHMARKS.md)"
 
 tools:
 	@scripts/tools.sh
 
-build: tools build-worker build-native
+build: tools build-worker build-ui build-native
 
 # The bundle is rebuilt only when a crate it compiles, the lockfile or the
 # pinned tools changed (wasm-opt alone takes ~45 s).
@@ -35,6 +35,17 @@ build-worker: worker/build/index.js
 
 worker/build/index.js: $(WORKER_INPUTS)
 	@$(TOOLENV); cd worker && "$$WORKER_BUILD_BIN" --release 2>&1 | grep -v '^\s*$$' | tail -n 20
+	@test -f $@ && touch $@
+
+# The admin web UI (admin-ui/): Vite + TypeScript + Preact, pinned by
+# admin-ui/package-lock.json, built into admin-ui/dist (wrangler.toml [assets]).
+UI_INPUTS := $(shell find admin-ui/src admin-ui/public -type f) admin-ui/index.html admin-ui/vite.config.ts admin-ui/tsconfig.json admin-ui/package-lock.json
+
+build-ui: admin-ui/dist/index.html
+	@printf 'admin UI: %s bytes gzipped (admin-ui/dist, %s files)\n' "$$(find admin-ui/dist -type f -name '*.*' ! -name _headers -exec gzip -9c {} \; | wc -c)" "$$(find admin-ui/dist -type f | wc -l)"
+
+admin-ui/dist/index.html: $(UI_INPUTS)
+	@$(TOOLENV); cd admin-ui && npm run --silent build -- --logLevel warn
 	@test -f $@ && touch $@
 
 build-native:
@@ -64,4 +75,4 @@ bench: build
 
 clean:
 	cargo clean
-	rm -rf worker/build tests/output
+	rm -rf worker/build tests/output admin-ui/dist

@@ -41,6 +41,35 @@ ensure_node_modules() {
   echo "$want" > "$stamp"
 }
 
+# The admin UI's npm packages (Vite, TypeScript, Preact, uPlot, playwright-core),
+# pinned by admin-ui/package-lock.json, in admin-ui/node_modules.
+ensure_admin_ui_modules() {
+  local stamp=admin-ui/node_modules/.updraft-lock.sha256
+  local want
+  want=$(sha256sum admin-ui/package-lock.json | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
+  fi
+  say "installing the admin UI's npm packages from admin-ui/package-lock.json (npm ci)"
+  (cd admin-ui && PATH="$ROOT/node_modules/.bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+# The browser the UI tests drive (tests/helpers/ui.mjs): Debian's chromium.
+# UPDRAFT_CHROMIUM points at another build of it instead.
+ensure_chromium() {
+  local want=${UPDRAFT_CHROMIUM:-/usr/bin/chromium}
+  [ -x "$want" ] && return
+  if [ -n "${UPDRAFT_CHROMIUM:-}" ]; then die "UPDRAFT_CHROMIUM=$want is not an executable"; fi
+  command -v apt-get >/dev/null || die "/usr/bin/chromium is missing and there is no apt-get: install chromium, or set UPDRAFT_CHROMIUM"
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  say "installing Debian's chromium (apt-get; the admin UI's browser tests drive it)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  [ -x "$want" ] || die "apt-get installed chromium but $want is missing"
+}
+
 # $1 binary name, $2 wanted version: prints the path of a matching binary, if any.
 find_versioned() {
   local bin=$1 want=$2 cand
@@ -90,6 +119,8 @@ case "${1:-install}" in
   install)
     ensure_wasm_target
     ensure_node_modules
+    ensure_admin_ui_modules
+    ensure_chromium
     ensure_wasm_bindgen
     ensure_worker_build
     mkdir -p "$TOOLS"

@@ -60,7 +60,8 @@ test('non-canonical root URLs are not found', async () => {
 });
 
 test('unknown routes answer problem+json 404', async () => {
-  for (const path of ['/', '/nope', '/v1', '/v1/root', '/%00', '/v1/root/%2e%2e/1.json']) {
+  // `/` is the admin UI (wrangler.toml [assets]; tests/ui-admin.test.mjs); paths without an asset reach the worker.
+  for (const path of ['/nope', '/v1', '/v1/root', '/%00', '/v1/root/%2e%2e/1.json', '/index.htm', '/assets/nope.js']) {
     const res = await edge.fetch(path);
     await expectProblem(assert, res, 404, 'not-found');
     assert.equal(res.headers.get('cache-control'), 'no-store');
