@@ -329,7 +329,13 @@ async fn campaign_action(
             let client = BudgetClient::for_campaign(ctx.env, &c.id).map_err(|e| budget_problem(&c.id, &e))?;
             let answer = client.call(&BudgetRequest::Attempt { device_id: cert.device_id.to_string() }).await;
             if let BudgetAnswer::Attempt { attempt: Some(a) } = answer.map_err(|e| budget_problem(&c.id, &e))? {
-                attempts.push(a.to_update_attempt(&c.id));
+                // Never order a device back onto an image the revocation list
+                // condemns (revoked, or an approved release below a raised
+                // floor): the device would refuse, and it waits for the
+                // fix-forward offer instead.
+                if !cat.image_blocked(&a.from_sha256) {
+                    attempts.push(a.to_update_attempt(&c.id));
+                }
             }
         }
     }

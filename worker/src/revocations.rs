@@ -254,6 +254,8 @@ pub async fn create(
     if let Some(r) = &replacement {
         let mut stuck: Vec<Sha256> = shas.clone();
         stuck.extend(below_floor.iter().copied());
+        stuck.sort_by_key(Sha256::to_hex);
+        stuck.dedup();
         match fix_forward_spec(r, &stuck, request.fix_forward.unwrap_or_default(), seq) {
             Ok(spec) => match campaigns::create_running(store, who, spec, seq, now).await {
                 Ok(id) => fix_forward_campaign_id = Some(id),

@@ -104,7 +104,8 @@ impl Stats {
         }
     }
 
-    /// Whether a device was seen running a revoked image during this run.
+    /// Whether a revocation reached the fleet during this run: a device was
+    /// seen running a revoked image, or a device that had polled took a newer list.
     pub fn seen_revoked(&self) -> bool {
         self.seen_revoked.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -116,8 +117,13 @@ impl Stats {
 
     pub fn update_view(&self, index: usize, f: impl FnOnce(&mut DeviceView)) {
         if let Some(view) = lock(&self.views).get_mut(index) {
+            let (polled, seq) = (view.list_current, view.revocation_seq);
             f(view);
-            if view.running_revoked {
+            // A revocation reached the fleet: a device was seen on a revoked
+            // image, or one that had already polled in this run took a newer
+            // list (it may have left the revoked image in the same cycle, for
+            // a fix-forward offered with the news).
+            if view.running_revoked || (polled && view.revocation_seq > seq) {
                 self.seen_revoked.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
@@ -207,7 +213,10 @@ pub fn unrevoked(views: &[DeviceView], counters: &Counters, seen_revoked: bool) 
         || views.iter().any(|v| v.running_revoked)
         || counters.rolled_back.contains_key(CODE_REVOKED)
         || counters.failed.contains_key(CODE_RUNNING_REVOKED_NO_SAFE_SLOT);
-    seen && views.iter().all(DeviceView::finished_unrevoked)
+    // Every device must hold the newest list any device holds: a device that
+    // has not checked since the revocation still believes its image is fine.
+    let newest = views.iter().map(|v| v.revocation_seq).max().unwrap_or(0);
+    seen && views.iter().all(|v| v.finished_unrevoked() && v.revocation_seq >= newest)
 }
 
 /// The once-a-second progress line.
@@ -319,12 +328,22 @@ mod tests {
         assert!(unrevoked(&[done.clone(), done.clone()], &counters, false));
         let mut waiting = Counters::default();
         waiting.failed.insert("running-revoked-no-safe-slot".into(), 2);
-        assert!(unrevoked(&[done.clone(), done], &waiting, false), "left through a fix-forward");
+        assert!(unrevoked(&[done.clone(), done.clone()], &waiting, false), "left through a fix-forward");
+        // A device that has not checked since the revocation holds an older list.
+        let told = DeviceView { revocation_seq: 1, ..done.clone() };
+        assert!(!unrevoked(&[told.clone(), done], &waiting, false), "one device has not heard of it yet");
+        assert!(unrevoked(&[told.clone(), told], &waiting, false));
         let stats = Stats::new(1);
         assert!(!stats.seen_revoked());
         stats.update_view(0, |v| v.running_revoked = true);
         stats.update_view(0, |v| v.running_revoked = false);
         assert!(stats.seen_revoked(), "sticky");
+        let stats = Stats::new(1);
+        stats.update_view(0, |v| v.revocation_seq = 3);
+        assert!(!stats.seen_revoked(), "the list a device starts with is not news");
+        stats.update_view(0, |v| v.list_current = true);
+        stats.update_view(0, |v| v.revocation_seq = 4);
+        assert!(stats.seen_revoked(), "a newer list after a poll is");
     }
 
     #[test]
