@@ -72,6 +72,7 @@ bench: build
 	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10 --no-ratelimits --campaigns 20
 	@$(TOOLENV); node bench/check-throughput.mjs --seconds 10
 	python3 bench/agent-footprint.py --size-mib 256 --runs 3
+	@$(TOOLENV); node bench/revocation.mjs --devices 200
 
 clean:
 	cargo clean
