@@ -1,7 +1,8 @@
-// Runbooks cannot rot: every ```sh block of docs/runbooks/*.md runs, in the
-// order written, with bash against a local edge (the built worker in
-// Miniflare) that a per-runbook setup prepares, and must exit 0; then the
-// setup's check asserts the end state through the API.
+// Documentation cannot rot: every ```sh block of docs/tutorial.md, of
+// docs/runbooks/*.md and of docs/download-guide.md runs, in the order
+// written, with bash against a local edge (the built worker in Miniflare)
+// that the document's setup prepares, and must exit 0; then the setup's
+// check asserts the end state through the API.
 //
 // The blocks of one runbook behave like one terminal session: each runs in
 // its own `bash -euo pipefail`, but the shell variables, functions and
@@ -18,16 +19,17 @@
 //
 // A new runbook is picked up on its own, with the default setup (a readyEdge:
 // UPDRAFT_SERVER, ROOT, UPDRAFT_TOKEN as admin and <ROLE>_TOKEN for each role);
-// add an entry to SETUPS when it needs more.
+// when it needs more, write tests/docs/<name>.setup.mjs whose default export
+// returns { env, vars, check(vars), stop() } (see emergency-revocation.setup.mjs).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { REPO } from './helpers/edge.mjs';
 import { UPDRAFT, tempDir } from './helpers/cli.mjs';
-import { readyEdge, makeRelease, ROLES } from './helpers/setup.mjs';
-import { publishApproved, runningCampaign } from './helpers/releases.mjs';
+import { readyEdge, ROLES } from './helpers/setup.mjs';
 
 const RUNBOOKS = join(REPO, 'docs', 'runbooks');
 const CLI = process.env.UPDRAFT_BIN ?? UPDRAFT;
@@ -148,68 +150,12 @@ async function defaultSetup() {
   return { env, vars: [], check: async () => {}, stop: () => s.stop() };
 }
 
-/**
- * emergency-revocation.md: an approved bad release (1.2.0) with a running
- * campaign, an approved fix (1.2.1), and a stand-in of Cloudflare's purge API
- * (Miniflare's outbound interception) that accepts every purge. Afterwards the
- * bad image answers 410, the list's seq rose by one and revokes it, the
- * campaign is halted, a fix-forward campaign offers the fix, and the purge
- * succeeded through the API, by URL and by cache tag.
- */
-async function emergencyRevocation() {
-  const purges = [];
-  const zone = 'zone-of-the-runbook-test';
-  const s = await readyEdge({
-    bindings: { CLOUDFLARE_ZONE_ID: zone, CLOUDFLARE_API_TOKEN: 'cf-token-of-the-runbook-test' },
-    outbound: async (request) => {
-      purges.push({ url: request.url, body: JSON.parse(await request.text()) });
-      const body = { success: true, errors: [], messages: [], result: { id: zone } };
-      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
-    },
-  });
-  const bad = makeRelease(s.dir, { version: '1.2.0', securityVersion: 2 });
-  const fix = makeRelease(s.dir, { version: '1.2.1', securityVersion: 2 });
-  const badId = await publishApproved(s, bad);
-  const fixId = await publishApproved(s, fix);
-  const campaignId = await runningCampaign(s, badId, 'acme 1.2.0 rollout');
-  const env = {
-    UPDRAFT_SERVER: s.edge.url,
-    UPDRAFT_TOKEN: s.tokens.security,
-    OPERATOR_TOKEN: s.tokens.operator,
-    BAD_RELEASE: badId,
-    FIX_RELEASE: fixId,
-    ROOT: s.rootPath,
-    REASON: 'runbook test: bootloop on rev B boards',
-  };
-  async function check(v) {
-    assert.equal(v.BAD_SHA, bad.sha256);
-    assert.equal(Number(v.SEQ), Number(v.BEFORE_SEQ) + 1);
-    const gone = await s.edge.fetch(`/v1/artifacts/${bad.sha256}`);
-    assert.equal(gone.status, 410);
-    assert.equal((await gone.json()).type, 'urn:updraft:problem:artifact-revoked');
-    const record = await (await s.api('GET', `/api/revocations/${v.SEQ}`, { token: s.tokens.viewer })).json();
-    assert.deepEqual(record.release_ids, [badId]);
-    assert.equal(record.reason, env.REASON);
-    assert.ok(record.halted_campaigns.includes(campaignId), JSON.stringify(record));
-    assert.equal(record.fix_forward_campaign_id, v.FIX_CAMPAIGN);
-    assert.equal(record.purge.status, 'succeeded', JSON.stringify(record.purge));
-    assert.ok(purges.every((p) => p.url === `https://api.cloudflare.com/client/v4/zones/${zone}/purge_cache`), JSON.stringify(purges));
-    assert.ok(purges.some((p) => p.body.files?.includes(`${s.edge.url}/v1/artifacts/${bad.sha256}`)), JSON.stringify(purges));
-    assert.ok(purges.some((p) => p.body.tags?.includes(`artifact-${bad.sha256}`)), JSON.stringify(purges));
-    const listed = JSON.parse(Buffer.from((await (await s.edge.fetch('/v1/revocations.json')).json()).payload, 'base64'));
-    assert.equal(listed.seq, Number(v.SEQ));
-    assert.ok(listed.revoked.some((r) => r.sha256 === bad.sha256));
-    const halted = await (await s.api('GET', `/api/campaigns/${campaignId}`, { token: s.tokens.viewer })).json();
-    assert.equal((halted.campaign ?? halted).state.state, 'halted');
-    const fixForward = await (await s.api('GET', `/api/campaigns/${v.FIX_CAMPAIGN}`, { token: s.tokens.viewer })).json();
-    assert.equal((fixForward.campaign ?? fixForward).release_id, fixId);
-  }
-  return { env, vars: ['SEQ', 'BEFORE_SEQ', 'BAD_SHA', 'FIX_CAMPAIGN'], check, stop: () => s.stop() };
+/** A document's setup: tests/docs/<name>.setup.mjs (default export) when it exists. */
+async function setupFor(file) {
+  const path = join(REPO, 'tests', 'docs', `${basename(file, '.md')}.setup.mjs`);
+  if (!existsSync(path)) return defaultSetup();
+  return (await import(pathToFileURL(path).href)).default();
 }
-
-const SETUPS = {
-  'emergency-revocation.md': emergencyRevocation,
-};
 
 // ---------------------------------------------------------------- the suites
 
@@ -246,17 +192,22 @@ test('a session carries variables, functions and the directory from block to blo
   assert.deepEqual(sessionVars(env.RUNBOOK_STATE, ['A', 'GIVEN']), { A: 'two words', GIVEN: 'from the setup' });
 });
 
-const runbooks = existsSync(RUNBOOKS) ? readdirSync(RUNBOOKS).filter((f) => f.endsWith('.md')).sort() : [];
+// The tutorial first, then every runbook, then the download guide.
+const documents = [
+  'docs/tutorial.md',
+  ...(existsSync(RUNBOOKS) ? readdirSync(RUNBOOKS).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/runbooks/${f}`) : []),
+  'docs/download-guide.md',
+].filter((f) => existsSync(join(REPO, f)));
 
-for (const file of runbooks) {
-  const blocks = shellBlocks(readFileSync(join(RUNBOOKS, file), 'utf8'));
-  describe(`docs/runbooks/${file}`, () => {
+for (const file of documents) {
+  const blocks = shellBlocks(readFileSync(join(REPO, file), 'utf8'));
+  describe(file, () => {
     let setup;
     let env;
     let failed;
     const work = tempDir('updraft-runbook-');
     before(async () => {
-      setup = await (SETUPS[file] ?? defaultSetup)();
+      setup = await setupFor(file);
       env = blockEnv(setup.env, work);
     });
     after(() => setup?.stop());
@@ -268,7 +219,7 @@ for (const file of runbooks) {
         const r = await runBlock(block, env, work);
         if (process.env.RUNBOOK_VERBOSE) t.diagnostic(r.output);
         if (r.code !== 0) failed = block;
-        assert.equal(r.code, 0, `line ${block.line} of docs/runbooks/${file} exited ${r.code}:\n${block.code}\n--- output ---\n${r.output}`);
+        assert.equal(r.code, 0, `line ${block.line} of ${file} exited ${r.code}:\n${block.code}\n--- output ---\n${r.output}`);
       });
     }
 
