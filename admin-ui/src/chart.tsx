@@ -58,7 +58,8 @@ export function CampaignChart({ points, threshold, z, label }: { points: ChartPo
       legend: { live: true },
       scales: { x: { time: true }, n: { auto: true, range: (_u, _min, max) => [0, Math.max(1, max)] }, r: { range: [0, 1] } },
       axes: [
-        { ...axis },
+        // Whole seconds at least: a campaign's first minute must not read as milliseconds.
+        { ...axis, space: 60, incrs: [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400, 604800] },
         { ...axis, scale: 'n', label: 'devices' },
         { ...axis, scale: 'r', side: 1, label: 'failure rate', values: (_u, vals) => vals.map((v) => `${Math.round(v * 100)} %`), grid: { show: false } },
       ],
