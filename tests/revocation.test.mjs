@@ -248,6 +248,25 @@ test('fix-forward: a device stuck on the revoked image is offered the replacemen
   assert.equal(c.name, 'fix-forward for revocation 1');
 });
 
+test('no new campaign of a revoked release; one that escaped the stop is stopped by the next tick', async () => {
+  const spec = { name: 'again', release_id: bad.id, waves: [{ name: 'all', percent: 100, min_soak_minutes: 0, gate: { min_finished: 1, max_failure_rate: 0.5 } }],
+    budgets: { max_starts_per_minute: 10, max_in_flight: 10 }, deadline_s: 3600 };
+  await expectProblem(assert, await s.api('POST', '/api/campaigns', { token: s.tokens.operator, body: spec }), 422, 'release-revoked');
+  // As if the revocation's stop had failed: a running campaign of the revoked release, written behind the edge's back.
+  const row = await s.edge.db.prepare('SELECT * FROM campaigns WHERE id = ?1').bind(campaign).first();
+  const escaped = 'cmp-0e5ca9ed0e5ca9ed';
+  await s.edge.db.prepare(`INSERT INTO campaigns (id, name, release_id, product, spec, salt, state, state_name, wave, pace, created_by, created_at, updated_at)
+    VALUES (?1, 'escaped', ?2, ?3, ?4, ?5, ?6, 'running', 0, 10, 'test', ?7, ?7)`)
+    .bind(escaped, bad.id, row.product, row.spec, row.salt, JSON.stringify({ state: 'running', wave: 0, since: Math.floor(Date.now() / 1000) }), Math.floor(Date.now() / 1000)).run();
+  await new Promise((r) => setTimeout(r, 5200)); // the catalog TTL: the tick judges with the catalog
+  const tick = await (await s.api('POST', '/api/campaigns/tick')).json();
+  assert.deepEqual(tick.revoked_campaigns, [{ stopped: [escaped], errors: [] }]);
+  const c = (await (await s.api('GET', `/api/campaigns/${escaped}`, { token: s.tokens.viewer })).json()).campaign;
+  assert.deepEqual({ state: c.state.state, rollback: c.state.rollback }, { state: 'halted', rollback: true });
+  const audit = await (await s.api('GET', '/api/audit?limit=500', { token: s.tokens.viewer })).json();
+  assert.ok((audit.entries ?? audit).some((e) => e.action === 'campaign.rollback' && e.subject === escaped && e.actor === 'cron'));
+});
+
 test('a replacement that is itself revoked is refused', async () => {
   await expectProblem(assert, await revoke({ reason: 'again', sha256: ['ab'.repeat(32)], replacement_release_id: bad.id }), 409, 'replacement-revoked');
 });

@@ -147,6 +147,19 @@ pub async fn create(store: &D1Store, who: &Principal, body: &[u8], now: UnixTime
             format!("release_id: release {} is {}; a campaign rolls out approved releases only", release.id, release.status),
         ));
     }
+    let list = updraft_core::revocation::build_list(&crate::revocations::entries(store).await?, now);
+    let sha =
+        updraft_core::Sha256::parse_hex(&release.artifact_sha256).map_err(|e| Problem::internal(format!("release {}: {e}", release.id)))?;
+    let below_floor = updraft_core::ProductName::parse(&release.product)
+        .is_ok_and(|p| updraft_core::SecurityVersion(release.security_version) < list.floor_for(&p));
+    if list.is_revoked(&sha) || below_floor {
+        return Err(Problem::new(
+            422,
+            "release-revoked",
+            "Unprocessable document",
+            format!("release_id: release {} is revoked (revocation list seq {}); roll out its replacement", release.id, list.seq),
+        ));
+    }
     if spec.product.as_ref().is_some_and(|p| p.to_string() != release.product) {
         return Err(Problem::new(
             422,
@@ -612,9 +625,12 @@ pub async fn tick_all(store: &D1Store, env: &Env, who: &Principal, now: UnixTime
 /// `POST /api/campaigns/tick`: the cron's work (campaign ticks and due CDN purge retries), now (tests and demos drive it).
 pub async fn tick_route(store: &D1Store, env: &Env, who: &Principal, now: UnixTime) -> Result<Reply, Problem> {
     let campaigns = tick_all(store, env, who, now).await?;
-    // The cron also retries due CDN purges; so does its on-demand twin.
+    // The cron also retries due CDN purges and stops campaigns of revoked
+    // releases that a revocation missed; so does its on-demand twin.
     let purges = crate::revocations::retry_due_purges(store, env, now).await?;
-    Ok(Reply::json(200, &json!({ "at": now, "campaigns": campaigns, "purges": purges })).with_header("cache-control", NO_STORE))
+    let revoked = crate::revocations::stop_missed_campaigns(store, env, now, crate::runtime::now_ms()).await?;
+    Ok(Reply::json(200, &json!({ "at": now, "campaigns": campaigns, "purges": purges, "revoked_campaigns": revoked }))
+        .with_header("cache-control", NO_STORE))
 }
 
 // --- fleet ------------------------------------------------------------------------

@@ -57,6 +57,14 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
         Err(p) => worker::console_error!("purge retries failed: {}", p.detail),
     }
+    match revocations::stop_missed_campaigns(&store, &env, runtime::now(), runtime::now_ms()).await {
+        Ok(results) => {
+            for r in results {
+                worker::console_log!("campaigns of revoked releases stopped: {r}");
+            }
+        }
+        Err(p) => worker::console_error!("stopping campaigns of revoked releases failed: {}", p.detail),
+    }
 }
 
 /// `request.cf`'s location fields, read defensively: outside Cloudflare (or

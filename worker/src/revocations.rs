@@ -32,7 +32,7 @@ use crate::webcrypto::EdgeSigner;
 use serde_json::{json, Value};
 use updraft_core::purge::{self, judge, PurgeState, PurgeStatus, Verdict};
 use updraft_core::revocation::{build_list, FixForwardBudgets, RevocationEntry, RevocationList, RevokeRequest, LIST_LIFETIME_S};
-use updraft_core::rollout::{parse_spec, CampaignSpec};
+use updraft_core::rollout::{parse_spec, CampaignSpec, CampaignState};
 use updraft_core::{ProductName, SecurityVersion, Sha256, UnixTime};
 use worker::{Cache, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
@@ -463,4 +463,33 @@ pub async fn serve_list(cat: &Catalog, edge: &EdgeSigner, ctx: &Context, canonic
         });
     }
     Ok(response)
+}
+
+/// The cron's repair: a campaign still running, paused or approved whose
+/// release the list condemns (its stop failed when the revocation was
+/// made, or it was started after) is stopped now, with rollback. Returns the
+/// ids stopped and the errors met.
+pub async fn stop_missed_campaigns(store: &D1Store, env: &Env, now: UnixTime, now_ms: u64) -> Result<Vec<Value>, Problem> {
+    let cat = catalog::current(store, now, now_ms).await?;
+    let ids: Vec<String> = cat
+        .campaigns
+        .iter()
+        .filter(|c| {
+            matches!(c.state, CampaignState::Running { .. } | CampaignState::Paused { .. } | CampaignState::Approved)
+                && cat.image_blocked(&c.release.manifest.artifact.sha256)
+        })
+        .map(|c| c.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = Vec::new();
+    for id in &ids {
+        if let Some(row) = store.campaign(id).await.map_err(unavailable)? {
+            rows.push(row);
+        }
+    }
+    let who = campaigns::cron_principal();
+    let (stopped, errors) = campaigns::stop_for_revocation(store, env, &who, rows, true, cat.revocations.seq, now).await;
+    Ok(vec![json!({ "stopped": stopped, "errors": errors })])
 }
