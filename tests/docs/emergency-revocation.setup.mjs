@@ -4,10 +4,13 @@ import { readyEdge, makeRelease } from '../helpers/setup.mjs';
 import { publishApproved, runningCampaign } from '../helpers/releases.mjs';
 
 /**
- * emergency-revocation.md: an approved bad release (1.2.0) with a running
- * campaign, an approved fix (1.2.1), and a stand-in of Cloudflare's purge API
- * (Miniflare's outbound interception) that accepts every purge. Afterwards the
- * bad image answers 410, the list's seq rose by one and revokes it, the
+ * emergency-revocation.md: an approved older release (1.1.0, security 2), an
+ * approved bad release (1.2.0, security 3) with a running campaign, an
+ * approved fix (1.2.1, security 3), and a stand-in of Cloudflare's purge API
+ * (Miniflare's outbound interception) that accepts every purge. The runbook
+ * takes its fix-forward path: RAISE_FLOOR_TO=3 (1.1.0 has the hole too), so
+ * the confirmation typed is REVOKE. Afterwards the bad image answers 410,
+ * the list's seq rose by one, revokes it and floors the product at 3, the
  * campaign is halted, a fix-forward campaign offers the fix, and the purge
  * succeeded through the API, by URL and by cache tag.
  */
@@ -22,8 +25,10 @@ export default async function emergencyRevocation() {
       return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
     },
   });
-  const bad = makeRelease(s.dir, { version: '1.2.0', securityVersion: 2 });
-  const fix = makeRelease(s.dir, { version: '1.2.1', securityVersion: 2 });
+  const older = makeRelease(s.dir, { version: '1.1.0', securityVersion: 2 });
+  const bad = makeRelease(s.dir, { version: '1.2.0', securityVersion: 3 });
+  const fix = makeRelease(s.dir, { version: '1.2.1', securityVersion: 3 });
+  await publishApproved(s, older);
   const badId = await publishApproved(s, bad);
   const fixId = await publishApproved(s, fix);
   const campaignId = await runningCampaign(s, badId, 'acme 1.2.0 rollout');
@@ -35,6 +40,7 @@ export default async function emergencyRevocation() {
     FIX_RELEASE: fixId,
     ROOT: s.rootPath,
     REASON: 'runbook test: bootloop on rev B boards',
+    RAISE_FLOOR_TO: '3',
   };
   async function check(v) {
     assert.equal(v.BAD_SHA, bad.sha256);
@@ -44,6 +50,7 @@ export default async function emergencyRevocation() {
     assert.equal((await gone.json()).type, 'urn:updraft:problem:artifact-revoked');
     const record = await (await s.api('GET', `/api/revocations/${v.SEQ}`, { token: s.tokens.viewer })).json();
     assert.deepEqual(record.release_ids, [badId]);
+    assert.deepEqual(record.min_security_version, { 'acme-thermostat': 3 });
     assert.equal(record.reason, env.REASON);
     assert.ok(record.halted_campaigns.includes(campaignId), JSON.stringify(record));
     assert.equal(record.fix_forward_campaign_id, v.FIX_CAMPAIGN);
@@ -54,6 +61,9 @@ export default async function emergencyRevocation() {
     const listed = JSON.parse(Buffer.from((await (await s.edge.fetch('/v1/revocations.json')).json()).payload, 'base64'));
     assert.equal(listed.seq, Number(v.SEQ));
     assert.ok(listed.revoked.some((r) => r.sha256 === bad.sha256));
+    assert.equal(listed.min_security_version['acme-thermostat'], 3);
+    // Below the floor, the older image answers 410 too.
+    assert.equal((await s.edge.fetch(`/v1/artifacts/${older.sha256}`)).status, 410);
     const halted = await (await s.api('GET', `/api/campaigns/${campaignId}`, { token: s.tokens.viewer })).json();
     assert.equal((halted.campaign ?? halted).state.state, 'halted');
     const fixForward = await (await s.api('GET', `/api/campaigns/${v.FIX_CAMPAIGN}`, { token: s.tokens.viewer })).json();
