@@ -38,6 +38,11 @@ use worker::{Cache, Context, Env, Fetch, Headers, Method, Request, RequestInit, 
 
 /// Priority of fix-forward campaigns: above any campaign an operator writes.
 pub const FIX_FORWARD_PRIORITY: i32 = i32::MAX;
+/// The fix-forward gate's threshold on the Wilson upper bound (z = 1.96)
+/// after 10 finished updates: 0 or 1 failure of 10 passes (bounds 27.8 %
+/// and 40.4 %), 2 of 10 halt (51.0 %). A stricter threshold would halt a
+/// healthy fix: with 0 failures the bound stays above 20 % until 16 finish.
+pub const FIX_FORWARD_MAX_FAILURE_RATE: f64 = 0.45;
 /// Deadline of a fix-forward update.
 pub const FIX_FORWARD_DEADLINE_S: u64 = 3600;
 /// How long CDNs keep the list between purges (`s-maxage`); the edge also
@@ -45,6 +50,8 @@ pub const FIX_FORWARD_DEADLINE_S: u64 = 3600;
 pub const LIST_S_MAXAGE: u64 = 60;
 /// Header carrying the seq of a served list (the cache-hit check reads it).
 const SEQ_HEADER: &str = "updraft-revocation-seq";
+/// Header carrying the keyid of the edge key that signed a served list.
+const KEYID_HEADER: &str = "updraft-revocation-keyid";
 /// Revocations tried before answering 503 when others take each seq first.
 const MAX_SEQ_ATTEMPTS: u32 = 5;
 
@@ -256,7 +263,19 @@ pub async fn create(
         stuck.extend(below_floor.iter().copied());
         stuck.sort_by_key(Sha256::to_hex);
         stuck.dedup();
-        match fix_forward_spec(r, &stuck, request.fix_forward.unwrap_or_default(), seq) {
+        // An empty selector would select every device of the product: no
+        // known image is condemned, so there is nobody to fix forward.
+        let spec = if stuck.is_empty() {
+            Err(Problem::new(
+                422,
+                "nothing-to-fix-forward",
+                "Unprocessable document",
+                "no known image is condemned by this revocation, so no fix-forward campaign was created; roll the replacement out with a campaign",
+            ))
+        } else {
+            fix_forward_spec(r, &stuck, request.fix_forward.unwrap_or_default(), seq)
+        };
+        match spec {
             Ok(spec) => match campaigns::create_running(store, who, spec, seq, now).await {
                 Ok(id) => fix_forward_campaign_id = Some(id),
                 Err(p) => errors.push(format!("fix-forward campaign: {}", p.detail)),
@@ -315,7 +334,7 @@ fn fix_forward_spec(r: &ReleaseRow, stuck: &[Sha256], budgets: FixForwardBudgets
         "product": r.product,
         "selector": { "current_sha256": stuck },
         "waves": [{ "name": "fix-forward", "percent": 100, "min_soak_minutes": 0,
-                    "gate": { "min_finished": 10, "max_failure_rate": 0.2, "on_fail": "halt" } }],
+                    "gate": { "min_finished": 10, "max_failure_rate": FIX_FORWARD_MAX_FAILURE_RATE, "on_fail": "halt" } }],
         "urgency": "critical",
         "budgets": { "max_starts_per_minute": budgets.max_starts_per_minute, "max_in_flight": budgets.max_in_flight },
         "deadline_s": FIX_FORWARD_DEADLINE_S,
@@ -439,12 +458,16 @@ pub async fn purge_now(store: &D1Store, env: &Env, who: &Principal, seq: u64, no
 /// `GET /v1/revocations.json`: the current list, signed on demand by the
 /// edge key. Cached for [`LIST_S_MAXAGE`] under its canonical URL and purged
 /// on change; a cached copy older than this isolate's catalog is never
-/// served (another isolate may have cached it just before a revocation).
+/// served (another isolate may have cached it just before a revocation), nor
+/// one signed by another edge key than this isolate's: after an edge-key
+/// rotation the list is signed by the new key at once, so a root that then
+/// retires the old key never meets a cached list only the old key signed.
 pub async fn serve_list(cat: &Catalog, edge: &EdgeSigner, ctx: &Context, canonical: &str, now: UnixTime) -> Result<Response, Problem> {
     let cache = Cache::default();
     if let Ok(Some(hit)) = cache.get(canonical, true).await {
         let seq = hit.headers().get(SEQ_HEADER).ok().flatten().and_then(|s| s.parse::<u64>().ok());
-        if seq.is_some_and(|s| s >= cat.revocations.seq) {
+        let signer = hit.headers().get(KEYID_HEADER).ok().flatten();
+        if seq.is_some_and(|s| s >= cat.revocations.seq) && signer.as_deref() == Some(edge.key.keyid().as_str()) {
             return Ok(hit);
         }
     }
@@ -456,6 +479,7 @@ pub async fn serve_list(cat: &Catalog, edge: &EdgeSigner, ctx: &Context, canonic
     h.set("cache-control", &format!("public, max-age=0, s-maxage={LIST_S_MAXAGE}")).map_err(fail)?;
     h.set("cache-tag", purge::LIST_TAG).map_err(fail)?;
     h.set(SEQ_HEADER, &cat.revocations.seq.to_string()).map_err(fail)?;
+    h.set(KEYID_HEADER, edge.key.keyid().as_str()).map_err(fail)?;
     if let Ok(copy) = response.cloned() {
         let key = canonical.to_owned();
         ctx.wait_until(async move {
