@@ -348,7 +348,7 @@ fn watch(args: &SimArgs, started: Instant, stats: &Stats) -> StopReason {
                 return StopReason::UntilVersion;
             }
         }
-        if args.until_unrevoked && stats::unrevoked(&views, &stats.counters(), stats.seen_revoked()) {
+        if args.until_unrevoked && stats::unrevoked(&views, stats.seen_revoked()) {
             return StopReason::UntilUnrevoked;
         }
         if Instant::now() >= next_line {

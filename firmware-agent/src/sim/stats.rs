@@ -86,8 +86,10 @@ pub struct Stats {
     views: Mutex<Vec<DeviceView>>,
     counters: Mutex<Counters>,
     started: Instant,
-    /// A device was seen running a revoked image during this run.
+    /// A revocation reached the fleet during this run (see [`Stats::seen_revoked`]).
     seen_revoked: std::sync::atomic::AtomicBool,
+    /// The revocation seq each device held when its view was first published in this run.
+    first_seqs: Mutex<Vec<Option<u64>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,11 +103,14 @@ impl Stats {
             counters: Mutex::new(Counters::default()),
             started: Instant::now(),
             seen_revoked: std::sync::atomic::AtomicBool::new(false),
+            first_seqs: Mutex::new(vec![None; devices]),
         }
     }
 
     /// Whether a revocation reached the fleet during this run: a device was
-    /// seen running a revoked image, or a device that had polled took a newer list.
+    /// seen running a revoked image, or a device holds a newer list than
+    /// when the run began (it may have left the revoked image in the same
+    /// cycle, for a fix-forward offered with the news).
     pub fn seen_revoked(&self) -> bool {
         self.seen_revoked.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -117,13 +122,14 @@ impl Stats {
 
     pub fn update_view(&self, index: usize, f: impl FnOnce(&mut DeviceView)) {
         if let Some(view) = lock(&self.views).get_mut(index) {
-            let (polled, seq) = (view.list_current, view.revocation_seq);
             f(view);
-            // A revocation reached the fleet: a device was seen on a revoked
-            // image, or one that had already polled in this run took a newer
-            // list (it may have left the revoked image in the same cycle, for
-            // a fix-forward offered with the news).
-            if view.running_revoked || (polled && view.revocation_seq > seq) {
+            let mut first_seqs = lock(&self.first_seqs);
+            let first = match first_seqs.get_mut(index) {
+                Some(slot @ None) if view.device_id.is_some() => *slot.insert(view.revocation_seq),
+                Some(Some(first)) => *first,
+                _ => view.revocation_seq,
+            };
+            if view.running_revoked || view.revocation_seq > first {
                 self.seen_revoked.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
@@ -207,12 +213,12 @@ pub fn revocation_seqs(views: &[DeviceView]) -> BTreeMap<u64, usize> {
 /// refused to commit one), and every device now holds the announced list
 /// and runs an image it does not condemn, idle, reports delivered. Before
 /// any revocation, it waits.
-pub fn unrevoked(views: &[DeviceView], counters: &Counters, seen_revoked: bool) -> bool {
-    use crate::revocation::{CODE_REVOKED, CODE_RUNNING_REVOKED_NO_SAFE_SLOT};
-    let seen = seen_revoked
-        || views.iter().any(|v| v.running_revoked)
-        || counters.rolled_back.contains_key(CODE_REVOKED)
-        || counters.failed.contains_key(CODE_RUNNING_REVOKED_NO_SAFE_SLOT);
+///
+/// Judged on the views alone: the counters move when a report is queued,
+/// before the device publishes its view, so "seen in the counters" could
+/// meet views that still show the old list everywhere and stop the run early.
+pub fn unrevoked(views: &[DeviceView], seen_revoked: bool) -> bool {
+    let seen = seen_revoked || views.iter().any(|v| v.running_revoked);
     // Every device must hold the newest list any device holds: a device that
     // has not checked since the revocation still believes its image is fine.
     let newest = views.iter().map(|v| v.revocation_seq).max().unwrap_or(0);
@@ -320,30 +326,26 @@ mod tests {
         assert!(!DeviceView { stage: Stage::Installing, ..done.clone() }.finished_unrevoked());
 
         // The fleet: not before a revocation reached it.
-        let mut counters = Counters::default();
-        assert!(!unrevoked(&[done.clone(), done.clone()], &counters, false), "stopped before any revocation");
-        assert!(!unrevoked(&[done.clone(), DeviceView { running_revoked: true, ..done.clone() }], &counters, false));
-        assert!(unrevoked(&[done.clone(), done.clone()], &counters, true), "seen on a revoked image earlier, fixed since");
-        counters.rolled_back.insert("revoked".into(), 1);
-        assert!(unrevoked(&[done.clone(), done.clone()], &counters, false));
-        let mut waiting = Counters::default();
-        waiting.failed.insert("running-revoked-no-safe-slot".into(), 2);
-        assert!(unrevoked(&[done.clone(), done.clone()], &waiting, false), "left through a fix-forward");
+        assert!(!unrevoked(&[done.clone(), done.clone()], false), "stopped before any revocation");
+        assert!(!unrevoked(&[done.clone(), DeviceView { running_revoked: true, ..done.clone() }], false));
+        assert!(unrevoked(&[done.clone(), done.clone()], true), "seen on a revoked image earlier, fixed since");
         // A device that has not checked since the revocation holds an older list.
         let told = DeviceView { revocation_seq: 1, ..done.clone() };
-        assert!(!unrevoked(&[told.clone(), done], &waiting, false), "one device has not heard of it yet");
-        assert!(unrevoked(&[told.clone(), told], &waiting, false));
+        assert!(!unrevoked(&[told.clone(), done], true), "one device has not heard of it yet");
+        assert!(unrevoked(&[told.clone(), told], true));
         let stats = Stats::new(1);
         assert!(!stats.seen_revoked());
         stats.update_view(0, |v| v.running_revoked = true);
         stats.update_view(0, |v| v.running_revoked = false);
         assert!(stats.seen_revoked(), "sticky");
         let stats = Stats::new(1);
-        stats.update_view(0, |v| v.revocation_seq = 3);
-        assert!(!stats.seen_revoked(), "the list a device starts with is not news");
-        stats.update_view(0, |v| v.list_current = true);
+        stats.update_view(0, |v| {
+            v.device_id = Some("dev-1".into());
+            v.revocation_seq = 3;
+        });
+        assert!(!stats.seen_revoked(), "the list a device starts the run with is not news");
         stats.update_view(0, |v| v.revocation_seq = 4);
-        assert!(stats.seen_revoked(), "a newer list after a poll is");
+        assert!(stats.seen_revoked(), "a newer list is");
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Summary {
             versions: versions(&views),
             running_revoked: running_revoked(&views),
             revocation_seqs: revocation_seqs(&views),
-            until_unrevoked_reached: args.until_unrevoked.then(|| unrevoked(&views, &counters, stats.seen_revoked())),
+            until_unrevoked_reached: args.until_unrevoked.then(|| unrevoked(&views, stats.seen_revoked())),
             stages,
             succeeded: counters.events.get("succeeded").copied().unwrap_or(0),
             events: counters.events,
