@@ -427,7 +427,8 @@ fn watch(args: &WatchArgs, out: Output) -> Result<(), CliError> {
 
 /// Walks the edge's roots after `trusted` (`/v1/root/{n+1}.json` until 404),
 /// each one signed by its predecessor's and its own root keys, as a device does.
-fn walk_roots(client: &EdgeClient, mut trusted: TrustedRoot, now: UnixTime) -> Result<(TrustedRoot, Vec<u64>), CliError> {
+/// Returns the last root and the versions walked (empty when `trusted` is the newest).
+pub(crate) fn walk_roots(client: &EdgeClient, mut trusted: TrustedRoot, now: UnixTime) -> Result<(TrustedRoot, Vec<u64>), CliError> {
     let mut walked = Vec::new();
     loop {
         let path = format!("/v1/root/{}.json", trusted.version().saturating_add(1));

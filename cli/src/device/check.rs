@@ -3,8 +3,10 @@
 //!
 //! The request carries a fresh random nonce; the answer counts only if it is
 //! a directive signed by the edge role of the device's root, current, for
-//! this device and echoing that nonce. An `update` must also carry a release
-//! signed by the release role: the edge key alone cannot ship firmware.
+//! this device and echoing that nonce. When the directive names a newer root,
+//! the edge's roots are walked first, each step verified, as the agent does.
+//! An `update` must also carry a release signed by the release role: the edge
+//! key alone cannot ship firmware.
 
 use super::{in_dir, load_device_key, read_certificate, DeviceRecord, CERT_FILE, DEVICE_FILE, ROOT_FILE};
 use crate::clock;
@@ -24,7 +26,7 @@ use updraft_core::dsse::Envelope;
 use updraft_core::protocol::{CheckRequest, InstalledImage, Network};
 use updraft_core::release::ReleaseManifest;
 use updraft_core::root::TrustedRoot;
-use updraft_core::{SecurityVersion, Sha256, Version};
+use updraft_core::{KeyId, Role, SecurityVersion, Sha256, Version};
 
 const ENDPOINT: &str = "/v1/check";
 /// Size of the request nonce; 16 random bytes is 32 hex characters.
@@ -97,6 +99,12 @@ struct Checked {
     /// The verified release manifest of an `update` action.
     #[serde(skip_serializing_if = "Option::is_none")]
     release: Option<ReleaseManifest>,
+    /// Edge keys whose signatures on the directive verify (which key the edge signs with now).
+    signed_by: Vec<KeyId>,
+    /// Root versions fetched from the edge and verified to reach the root the
+    /// directive is signed under (the device folder keeps its own root.json).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roots_walked: Vec<u64>,
 }
 
 impl fmt::Display for Checked {
@@ -126,6 +134,13 @@ impl fmt::Display for Checked {
             human_time(d.expires),
             d.revocation_seq
         );
+        for keyid in &self.signed_by {
+            let _ = writeln!(text, "  signed by edge key {keyid}");
+        }
+        if let Some(last) = self.roots_walked.last() {
+            let steps = self.roots_walked.len();
+            let _ = writeln!(text, "walked {steps} root step(s) to v{last} first, as a device does (the folder's root.json is unchanged)");
+        }
         f.write_str(&text)
     }
 }
@@ -175,6 +190,14 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<(), CliError> {
     let client = EdgeClient::anonymous(&args.server.server);
     let envelope: Envelope = client.post_bytes(ENDPOINT, body, &[("authorization", authorization.as_str())])?;
 
+    // The root version inside is only a hint until verified. Like a device,
+    // walk /v1/root/{n+1}.json onwards (each step signed by the previous
+    // root's and its own root keys) when the edge signs under a newer root:
+    // after a rotation the directive may be signed by a key only the new root names.
+    let (trusted, roots_walked) = match envelope.unverified_parse::<Directive>("directive") {
+        Ok(hint) if hint.root_version > trusted.version() => crate::revocations::walk_roots(&client, trusted, now)?,
+        _ => (trusted, Vec::new()),
+    };
     let what = format!("directive from POST {ENDPOINT}");
     let directive: Directive =
         trusted.verify(&envelope, now).map_err(|source| CliError::RemoteVerification { what: what.clone(), source })?;
@@ -200,13 +223,14 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<(), CliError> {
     };
     if directive.root_version > trusted.version() {
         warn(format_args!(
-            "the edge signs under root v{}, this device trusts v{}: a device would walk /v1/root/{}.json onwards",
+            "the edge signs under root v{}, but /v1/root/{}.json is not served: a device would stay on v{}",
             directive.root_version,
-            trusted.version(),
-            trusted.version() + 1
+            trusted.version() + 1,
+            trusted.version()
         ));
     }
-    out.success(&Checked { directive, release });
+    let signed_by = trusted.valid_signers(&envelope, Role::Edge);
+    out.success(&Checked { directive, release, signed_by, roots_walked });
     Ok(())
 }
 
