@@ -44,6 +44,12 @@ pub struct Catalog {
     /// baseline (only campaigns offer once a product has one), and a halted
     /// campaign with rollback still orders devices back.
     pub campaigns: Vec<ActiveCampaign<Rc<CatalogRelease>>>,
+    /// Products of campaigns (drafts aside) whose release no longer verifies
+    /// under the current root (its release key rotated out, say). Such a
+    /// campaign offers nothing, but its product stays out of the baseline:
+    /// otherwise dropping a release key would hand the product's next approved
+    /// release to every device at once, bypassing its staged rollout.
+    pub staged_products: HashSet<String>,
     /// Starts per minute of each campaign (by id) until the next tick.
     pub paces: HashMap<String, u32>,
     pub revoked_devices: HashSet<String>,
@@ -98,7 +104,9 @@ async fn load(store: &D1Store, now: UnixTime, now_ms: u64) -> Result<Catalog, Pr
     // self-signature here catches a corrupted row, not an attacker.
     let root = TrustedRoot::from_anchor(&root_envelope).map_err(|e| Problem::internal(format!("stored root: {e}")))?;
     let mut releases = Vec::new();
+    let mut product_of = HashMap::new();
     for row in store.approved_releases().await.map_err(unavailable)? {
+        product_of.insert(row.id.clone(), row.product.clone());
         let Ok(envelope) = Envelope::from_slice(row.envelope.as_bytes()) else { continue };
         // A release that no longer verifies (rotated keys, expiry) is not offered.
         if let Ok(manifest) = root.verify::<ReleaseManifest>(&envelope, now) {
@@ -107,18 +115,23 @@ async fn load(store: &D1Store, now: UnixTime, now_ms: u64) -> Result<Catalog, Pr
     }
     let mut campaigns = Vec::new();
     let mut paces = HashMap::new();
+    let mut staged_products = HashSet::new();
     for row in store.live_campaigns().await.map_err(unavailable)? {
-        // Stored rows were validated on the way in; a campaign whose release
-        // no longer verifies (or is unreadable) offers nothing.
+        let Some(release) = releases.iter().find(|r| r.id == row.release_id) else {
+            // Its release no longer verifies (a rotated release key, expiry): it
+            // offers nothing, and keeps its product out of the baseline.
+            staged_products.extend(product_of.get(&row.release_id).cloned());
+            continue;
+        };
+        // Stored rows were validated on the way in; an unreadable one offers nothing.
         let (Ok(spec), Ok(state)) = (serde_json::from_str::<CampaignSpec>(&row.spec), serde_json::from_str::<CampaignState>(&row.state))
         else {
             continue;
         };
-        let Some(release) = releases.iter().find(|r| r.id == row.release_id) else { continue };
         paces.insert(row.id.clone(), u32::try_from(row.pace).unwrap_or(u32::MAX));
         campaigns.push(ActiveCampaign { id: row.id, spec, state, release: release.clone() });
     }
     let revoked_devices = store.revoked_device_ids().await.map_err(unavailable)?.into_iter().collect();
     let revocations = build_list(&crate::revocations::entries(store).await?, now);
-    Ok(Catalog { root, root_envelope, releases, campaigns, paces, revoked_devices, revocations, loaded_ms: now_ms })
+    Ok(Catalog { root, root_envelope, releases, campaigns, staged_products, paces, revoked_devices, revocations, loaded_ms: now_ms })
 }

@@ -353,6 +353,8 @@ async fn campaign_action(
             ..DeviceFacts::new(&cert.device_id, &cert.product, &cert.hardware_id, request)
         };
         let offer = match decide(&facts, &cat.campaigns, Some(&cat.revocations), now, edge_tz) {
+            // Only campaigns whose release no longer verifies cover the product: nothing to offer.
+            Decision::NoCampaign if cat.staged_products.contains(cert.product.as_str()) => return Ok((Action::None, ctx.poll_after_s)),
             Decision::NoCampaign => {
                 let action = match decide_offer(&facts, &cat.releases, Some(&cat.revocations)) {
                     Ok(release) => update_action(ctx, release, "default", now.plus_secs(UPDATE_DEADLINE_S)),
