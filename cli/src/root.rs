@@ -55,7 +55,7 @@ pub enum RootCommand {
     ///
     /// The edge accepts v1 signed by a threshold of its own root keys when it has
     /// no root yet, and otherwise only v n+1 signed by a threshold of v n's root
-    /// keys and of its own. Devices then find it at /v1/root/{n}.json.
+    /// keys and of its own. Devices then find it at /v1/root/N.json (N its version).
     #[command(after_help = crate::EXIT_CODES)]
     Publish(PublishRootArgs),
 }
