@@ -108,7 +108,7 @@ pub enum Verdict {
 /// (`{"success": bool, "errors": [...]}`), read for the error message.
 pub fn judge(status: Option<u16>, retry_after: Option<&str>, body: &str, attempt: u32) -> Verdict {
     let api_error = || {
-        serde_json::from_str::<serde_json::Value>(body)
+        serde_json::from_slice::<serde_json::Value>(body.as_bytes())
             .ok()
             .and_then(|v| v.get("errors")?.as_array()?.first().and_then(|e| e.get("message")?.as_str().map(str::to_owned)))
             .unwrap_or_else(|| body.chars().take(200).collect())
@@ -116,7 +116,7 @@ pub fn judge(status: Option<u16>, retry_after: Option<&str>, body: &str, attempt
     match status {
         None => Verdict::Retry { after_s: backoff_s(attempt), error: format!("no answer: {}", body.chars().take(200).collect::<String>()) },
         Some(200..=299) => {
-            let ok = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v.get("success")?.as_bool());
+            let ok = serde_json::from_slice::<serde_json::Value>(body.as_bytes()).ok().and_then(|v| v.get("success")?.as_bool());
             if ok == Some(false) {
                 Verdict::Fail { error: format!("the purge API refused: {}", api_error()) }
             } else {

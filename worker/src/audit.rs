@@ -142,7 +142,7 @@ impl From<AuditRow> for ServedEntry {
     fn from(row: AuditRow) -> Self {
         // The edge stores canonical JSON; a row edited into something else is
         // served as the text it holds, whose hash then fails verification.
-        let details = serde_json::from_str(&row.details).unwrap_or(Value::String(row.details));
+        let details = serde_json::from_slice(row.details.as_bytes()).unwrap_or(Value::String(row.details));
         ServedEntry {
             seq: row.seq,
             at: row.at,

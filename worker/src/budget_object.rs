@@ -511,6 +511,7 @@ impl BudgetClient {
         if res.status_code() != 200 {
             return Err(worker::Error::RustError(format!("campaign object answered {}: {}", res.status_code(), res.text().await?)));
         }
-        res.json().await
+        // `from_slice`, not `res.json()` (`from_str`): one serde_json reader in the wasm.
+        serde_json::from_slice(&res.bytes().await?).map_err(worker::Error::from)
     }
 }

@@ -32,8 +32,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use updraft_core::rollout::state::{StateChange, Waiting};
 use updraft_core::rollout::{
-    evaluate_gate, parse_spec, starts_per_minute, tick, transition, wilson_interval, AdminAction, CampaignCounters, CampaignSpec,
-    CampaignState, GateFailure, GatePending, GateVerdict, UsState, WaveCounters,
+    evaluate_gate, parse_spec, read_stored_spec, starts_per_minute, tick, transition, wilson_interval, AdminAction, CampaignCounters,
+    CampaignSpec, CampaignState, GateFailure, GatePending, GateVerdict, UsState, WaveCounters,
 };
 use updraft_core::UnixTime;
 use worker::Env;
@@ -63,8 +63,8 @@ struct Campaign {
 
 impl Campaign {
     fn from_row(row: CampaignRow) -> Result<Campaign, Problem> {
-        let spec = serde_json::from_str(&row.spec).map_err(|e| corrupt(&row.id, "spec", &e))?;
-        let state = serde_json::from_str(&row.state).map_err(|e| corrupt(&row.id, "state", &e))?;
+        let spec = read_stored_spec(row.spec.as_bytes()).map_err(|e| corrupt(&row.id, "spec", &e))?;
+        let state = serde_json::from_slice(row.state.as_bytes()).map_err(|e| corrupt(&row.id, "state", &e))?;
         Ok(Campaign { row, spec, state })
     }
 }
@@ -312,7 +312,7 @@ pub async fn get(store: &D1Store, env: &Env, id: &str, now: UnixTime) -> Result<
         .map_err(unavailable)?
         .into_iter()
         .map(|e| {
-            let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::String(e.details));
+            let details: Value = serde_json::from_slice(e.details.as_bytes()).unwrap_or(Value::String(e.details));
             json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "details": details })
         })
         .collect();

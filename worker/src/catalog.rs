@@ -15,7 +15,7 @@ use std::rc::Rc;
 use updraft_core::dsse::Envelope;
 use updraft_core::release::ReleaseManifest;
 use updraft_core::revocation::{build_list, RevocationList};
-use updraft_core::rollout::{ActiveCampaign, CampaignSpec, CampaignState, Offerable};
+use updraft_core::rollout::{read_stored_spec, ActiveCampaign, CampaignState, Offerable};
 use updraft_core::root::TrustedRoot;
 use updraft_core::{Sha256, UnixTime};
 
@@ -124,7 +124,7 @@ async fn load(store: &D1Store, now: UnixTime, now_ms: u64) -> Result<Catalog, Pr
             continue;
         };
         // Stored rows were validated on the way in; an unreadable one offers nothing.
-        let (Ok(spec), Ok(state)) = (serde_json::from_str::<CampaignSpec>(&row.spec), serde_json::from_str::<CampaignState>(&row.state))
+        let (Ok(spec), Ok(state)) = (read_stored_spec(row.spec.as_bytes()), serde_json::from_slice::<CampaignState>(row.state.as_bytes()))
         else {
             continue;
         };

@@ -73,8 +73,8 @@ pub fn entry_of(row: &RevocationRow) -> Result<RevocationEntry, Problem> {
         seq: row.seq,
         reason: row.reason.clone(),
         at: UnixTime(row.created_at),
-        sha256: serde_json::from_str(&row.sha256).map_err(|e| corrupt(row.seq, e))?,
-        min_security_version: serde_json::from_str(&row.min_security_version).map_err(|e| corrupt(row.seq, e))?,
+        sha256: serde_json::from_slice(row.sha256.as_bytes()).map_err(|e| corrupt(row.seq, e))?,
+        min_security_version: serde_json::from_slice(row.min_security_version.as_bytes()).map_err(|e| corrupt(row.seq, e))?,
     })
 }
 
@@ -85,7 +85,7 @@ pub async fn entries(store: &D1Store) -> Result<Vec<RevocationEntry>, Problem> {
 
 /// A revocation as the API shows it.
 fn record_json(row: &RevocationRow) -> Result<Value, Problem> {
-    let parse = |s: &str| serde_json::from_str::<Value>(s).map_err(|e| corrupt(row.seq, e));
+    let parse = |s: &str| serde_json::from_slice::<Value>(s.as_bytes()).map_err(|e| corrupt(row.seq, e));
     Ok(json!({
         "seq": row.seq,
         "reason": row.reason,
@@ -303,7 +303,7 @@ pub async fn create(
     let body = json!({
         "seq": seq,
         "revocation": record_json(&stored)?,
-        "list": serde_json::from_str::<Value>(&list.to_json()).unwrap_or(Value::Null),
+        "list": serde_json::from_slice::<Value>(list.to_json().as_bytes()).unwrap_or(Value::Null),
         "halted_campaigns": halted,
         "fix_forward_campaign_id": fix_forward_campaign_id,
         "errors": errors,
@@ -402,7 +402,7 @@ pub async fn retry_due_purges(store: &D1Store, env: &Env, now: UnixTime) -> Resu
     let Some(api) = runtime::purge_api(env) else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for row in store.purges_due(now.0).await.map_err(unavailable)? {
-        let mut state: PurgeState = serde_json::from_str(&row.purge).map_err(|e| corrupt(row.seq, e))?;
+        let mut state: PurgeState = serde_json::from_slice(row.purge.as_bytes()).map_err(|e| corrupt(row.seq, e))?;
         if !state.due(now) {
             continue;
         }
@@ -438,7 +438,7 @@ pub async fn get(store: &D1Store, seq: u64) -> Result<Reply, Problem> {
 /// is idempotent).
 pub async fn purge_now(store: &D1Store, env: &Env, who: &Principal, seq: u64, now: UnixTime) -> Result<Reply, Problem> {
     let row = load(store, seq).await?;
-    let mut state: PurgeState = serde_json::from_str(&row.purge).map_err(|e| corrupt(seq, e))?;
+    let mut state: PurgeState = serde_json::from_slice(row.purge.as_bytes()).map_err(|e| corrupt(seq, e))?;
     let configured = runtime::purge_api(env);
     // Reopen: everything again, counted afresh.
     state = PurgeState { log: state.log, ..PurgeState::new(state.urls, state.tags, configured.is_some(), now) };

@@ -76,7 +76,7 @@ pub async fn edge_signer(env: &Env) -> Result<Rc<EdgeSigner>, Problem> {
     }
     let text = secret(env, EDGE_KEY).ok_or_else(|| missing(EDGE_KEY))?;
     let file: SigningKeyFile =
-        serde_json::from_str(&text).map_err(|e| Problem::unavailable(format!("{EDGE_KEY} is not a key file: {e}"), 60))?;
+        serde_json::from_slice(text.as_bytes()).map_err(|e| Problem::unavailable(format!("{EDGE_KEY} is not a key file: {e}"), 60))?;
     let key = Rc::new(file.to_key().map_err(|e| Problem::unavailable(format!("{EDGE_KEY}: {e}"), 60))?);
     let crypto_key = webcrypto::import_signing(&key).await?;
     let signer = Rc::new(EdgeSigner { key, crypto_key });

@@ -81,7 +81,7 @@ pub mod window;
 pub use budget::{starts_per_minute, BudgetExceeded, BudgetState};
 pub use gate::{evaluate_gate, wilson_interval, CampaignCounters, GateFailure, GatePending, GateVerdict, HealthAggregate, WaveCounters};
 pub use geo::{Country, UsRegion, UsState};
-pub use spec::{parse_spec, CampaignSpec, Percent, SpecError};
+pub use spec::{parse_spec, read_stored_spec, CampaignSpec, Percent, SpecError};
 pub use state::{tick, transition, AdminAction, CampaignState, StateChange, TickOutcome, TransitionError, Waiting};
 pub use window::{WindowCheck, Windows};
 

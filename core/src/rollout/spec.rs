@@ -62,6 +62,17 @@ pub fn parse_spec(json: &[u8]) -> Result<CampaignSpec, SpecError> {
     Ok(spec)
 }
 
+/// Reads a campaign document stored after [`parse_spec`] accepted it: the
+/// same deserializer as `parse_spec` (so the worker's wasm carries one copy of
+/// the campaign's `Deserialize` code, not two) without re-validating, and the
+/// same error as `serde_json::from_slice`.
+pub fn read_stored_spec(json: &[u8]) -> Result<CampaignSpec, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let spec: CampaignSpec = serde_path_to_error::deserialize(&mut de).map_err(serde_path_to_error::Error::into_inner)?;
+    de.end()?;
+    Ok(spec)
+}
+
 /// One campaign: a release, who gets it, in which waves, when, how fast, and
 /// what stops it (DESIGN §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
