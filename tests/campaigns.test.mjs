@@ -292,6 +292,12 @@ test('a failing gate halts the campaign and orders rollback; devices on the rele
   const back = await check(updated, { current: { version: '2.0.0', sha256: lamp.sha256, security_version: 1 } });
   assert.equal(back.action.type, 'rollback');
   assert.equal(back.action.to_sha256, FACTORY.sha256);
+  assert.equal(back.action.campaign_id, bad.id, 'the order names its campaign');
+  // The device reports the rollback under that campaign, which counts it (and its time to recover).
+  await report(updated, { state: 'rolled_back', code: 'ordered' }, { campaign: bad.id, sha256: FACTORY.sha256, running: FACTORY.version });
+  const counted = await status(bad.id);
+  assert.equal(counted.waves[0].counters.rolled_back, 1);
+  assert.equal(counted.waves[0].counters.recovered, 1);
   // The device whose update failed runs its old image: nothing to do.
   assert.equal((await check(broken)).action.type, 'none');
   // Halted is final for offers; an operator may still cancel.

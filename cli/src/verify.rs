@@ -269,7 +269,7 @@ fn verify_directive(trusted: &TrustedRoot, envelope: &Envelope, path: &Path, now
             let _ = writeln!(summary, "  action: update (campaign {campaign_id}, deadline {})", human_time(*deadline));
             summary.push_str(&ManifestView(&manifest).to_string());
         }
-        Action::Rollback { to_sha256, reason } => {
+        Action::Rollback { to_sha256, reason, .. } => {
             let _ = writeln!(summary, "  action: rollback to {to_sha256} ({reason})");
         }
         _ => summary.push_str("  action: (unknown to this CLI)\n"),

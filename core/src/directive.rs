@@ -29,6 +29,10 @@ pub enum Action {
     Rollback {
         to_sha256: Sha256,
         reason: String,
+        /// The campaign that orders it: the device names it in its
+        /// `rolled_back` report, so the campaign counts the rollback.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign_id: Option<String>,
     },
 }
 

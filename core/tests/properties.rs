@@ -177,7 +177,11 @@ fn arbitrary_envelope() -> impl Strategy<Value = Envelope> {
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         Just(Action::None),
-        (sha256(), any::<String>()).prop_map(|(to_sha256, reason)| Action::Rollback { to_sha256, reason }),
+        (sha256(), any::<String>(), proptest::option::of(any::<String>())).prop_map(|(to_sha256, reason, campaign_id)| Action::Rollback {
+            to_sha256,
+            reason,
+            campaign_id
+        }),
         (arbitrary_envelope(), any::<String>(), any::<String>(), any::<u64>()).prop_map(
             |(release, campaign_id, download_url, deadline)| Action::Update {
                 release,

@@ -279,7 +279,7 @@ impl Agent {
                     _ => Ok(Next::Poll(poll)),
                 }
             }
-            Action::Rollback { to_sha256, reason } => self.ordered_rollback(&to_sha256, &reason, poll),
+            Action::Rollback { to_sha256, reason, campaign_id } => self.ordered_rollback(&to_sha256, &reason, campaign_id, poll),
             _ => Ok(Next::Poll(poll)),
         }
     }

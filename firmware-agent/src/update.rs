@@ -343,7 +343,13 @@ impl Agent {
     /// image and it is safe ([`Agent::rollback_target`]: confirmed here,
     /// never failed here, not revoked, not below either floor, its bytes
     /// intact). A refused order is reported once, not at every poll.
-    pub(crate) fn ordered_rollback(&mut self, to: &Sha256, reason: &str, poll: Duration) -> Result<Next, AgentError> {
+    pub(crate) fn ordered_rollback(
+        &mut self,
+        to: &Sha256,
+        reason: &str,
+        campaign_id: Option<String>,
+        poll: Duration,
+    ) -> Result<Next, AgentError> {
         if self.running_image().is_some_and(|i| &i.sha256 == to) {
             return Ok(Next::Poll(poll)); // already there
         }
@@ -374,7 +380,8 @@ impl Agent {
             to_sha256: *to,
             code: crate::revocation::CODE_ORDERED.into(),
             report_sha256: *to,
-            campaign_id: None,
+            // The ordering campaign counts the rollback (its gate, MTTR).
+            campaign_id,
             detail: Some(reason.chars().take(200).collect()),
         })?;
         Ok(Next::Reboot)

@@ -20,7 +20,7 @@ fn factory_sha() -> Sha256 {
 }
 
 fn order_rollback(edge: &HostileEdge, seq: u64, to: Sha256) {
-    answer_at_seq(edge, seq, Action::Rollback { to_sha256: to, reason: "campaign c-1 was halted".into() });
+    answer_at_seq(edge, seq, Action::Rollback { to_sha256: to, reason: "campaign c-1 was halted".into(), campaign_id: Some("c-1".into()) });
 }
 
 /// Orders a rollback to `to` on a device running `image` and expects the
@@ -52,6 +52,7 @@ fn performs_ordered_rollback_to_the_previous_good_image() {
     assert_eq!(env.security_floor.0, FACTORY_SECURITY_VERSION);
     let report = agent.journal().pending.last().cloned().unwrap();
     assert_eq!(report.event, Event::RolledBack { code: "ordered".into() });
+    assert_eq!(report.campaign_id.as_deref(), Some("c-1"), "the campaign that ordered it counts the rollback");
     assert_eq!(report.sha256, Some(factory_sha()));
     assert_eq!(report.running.to_string(), "1.0.0");
     assert!(agent.journal().switch.is_none());

@@ -364,7 +364,7 @@ async fn campaign_action(
             }
             Decision::Rollback { campaign_id, to_sha256 } => {
                 let reason = format!("campaign {campaign_id} was halted and ordered its release rolled back");
-                return Ok((Action::Rollback { to_sha256, reason }, ctx.poll_after_s));
+                return Ok((Action::Rollback { to_sha256, reason, campaign_id: Some(campaign_id.to_string()) }, ctx.poll_after_s));
             }
             Decision::NotYet { .. } | Decision::Nothing => return Ok((Action::None, ctx.poll_after_s)),
             Decision::Offer(offer) => offer,

@@ -119,7 +119,7 @@ impl fmt::Display for Checked {
                 let _ = writeln!(text, "  deadline      {}", human_time(*deadline));
                 text.push_str(&ManifestView(manifest).to_string());
             }
-            (Action::Rollback { to_sha256, reason }, _) => {
+            (Action::Rollback { to_sha256, reason, .. }, _) => {
                 let _ = writeln!(text, "action: rollback to {to_sha256}");
                 let _ = writeln!(text, "  reason        {reason}");
             }
