@@ -169,30 +169,51 @@ pub async fn create(store: &D1Store, who: &Principal, body: &[u8], now: UnixTime
         ));
     }
     let state = CampaignState::Draft;
-    let row = CampaignRow {
+    let row = new_row(&spec, &release, &state, who, None, now)?;
+    insert(store, who, &row, json!({ "waves": spec.waves.len() }), now).await?;
+    let c = Campaign { row, spec, state };
+    Ok(Reply::json(201, &summary(&c)).with_header("cache-control", NO_STORE))
+}
+
+/// A new campaign's row, in `state`, approved by `approver` when given.
+fn new_row(
+    spec: &CampaignSpec,
+    release: &crate::store::d1::ReleaseRow,
+    state: &CampaignState,
+    who: &Principal,
+    approver: Option<&Principal>,
+    now: UnixTime,
+) -> Result<CampaignRow, Problem> {
+    Ok(CampaignRow {
         id: runtime::random_id("cmp")?,
         name: spec.name.clone(),
         release_id: release.id.clone(),
         product: release.product.clone(),
-        spec: serde_json::to_string(&spec).map_err(|e| Problem::internal(e.to_string()))?,
+        spec: serde_json::to_string(spec).map_err(|e| Problem::internal(e.to_string()))?,
         salt: spec.salt.clone(),
-        state: state_json(&state),
+        state: state_json(state),
         state_name: state.name().into(),
-        wave: None,
-        pace: u64::from(starts_per_minute(&spec, 0, &WaveCounters::default())),
+        wave: state_wave(state),
+        pace: u64::from(starts_per_minute(spec, 0, &WaveCounters::default())),
         created_by: who.id.clone(),
         created_at: now.0,
-        approved_by: None,
-        approved_at: None,
+        approved_by: approver.map(|a| a.id.clone()),
+        approved_at: approver.map(|_| now.0),
         updated_at: now.0,
         status: None,
-    };
-    let details = json!({ "name": row.name, "release_id": row.release_id, "product": row.product, "waves": spec.waves.len() });
-    if audit::record(store, who, &D1Store::insert_campaign(&row), action::CAMPAIGN_CREATE, &row.id, details, now).await? != 1 {
+    })
+}
+
+/// Inserts a new campaign with its `campaign.create` audit entry (`extra` merged into the details).
+async fn insert(store: &D1Store, who: &Principal, row: &CampaignRow, extra: Value, now: UnixTime) -> Result<(), Problem> {
+    let mut details = json!({ "name": row.name, "release_id": row.release_id, "product": row.product });
+    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), extra) {
+        d.extend(extra);
+    }
+    if audit::record(store, who, &D1Store::insert_campaign(row), action::CAMPAIGN_CREATE, &row.id, details, now).await? != 1 {
         return Err(Problem::new(409, "campaign-exists", "Conflict", format!("campaign {} exists", row.id)));
     }
-    let c = Campaign { row, spec, state };
-    Ok(Reply::json(201, &summary(&c)).with_header("cache-control", NO_STORE))
+    Ok(())
 }
 
 /// `GET /api/campaigns`
@@ -502,28 +523,8 @@ pub async fn stop_for_revocation(
 pub async fn create_running(store: &D1Store, who: &Principal, spec: CampaignSpec, seq: u64, now: UnixTime) -> Result<String, Problem> {
     let state = CampaignState::Running { wave: 0, since: now };
     let release = store.release(&spec.release_id).await.map_err(unavailable)?.ok_or_else(|| not_found(&spec.release_id))?;
-    let row = CampaignRow {
-        id: runtime::random_id("cmp")?,
-        name: spec.name.clone(),
-        release_id: release.id.clone(),
-        product: release.product.clone(),
-        spec: serde_json::to_string(&spec).map_err(|e| Problem::internal(e.to_string()))?,
-        salt: spec.salt.clone(),
-        state: state_json(&state),
-        state_name: state.name().into(),
-        wave: Some(0),
-        pace: u64::from(starts_per_minute(&spec, 0, &WaveCounters::default())),
-        created_by: who.id.clone(),
-        created_at: now.0,
-        approved_by: Some(who.id.clone()),
-        approved_at: Some(now.0),
-        updated_at: now.0,
-        status: None,
-    };
-    let details = json!({ "name": row.name, "release_id": row.release_id, "product": row.product, "fix_forward_for": seq, "state": state });
-    if audit::record(store, who, &D1Store::insert_campaign(&row), action::CAMPAIGN_CREATE, &row.id, details, now).await? != 1 {
-        return Err(Problem::new(409, "campaign-exists", "Conflict", format!("campaign {} exists", row.id)));
-    }
+    let row = new_row(&spec, &release, &state, who, Some(who), now)?;
+    insert(store, who, &row, json!({ "fix_forward_for": seq, "state": state }), now).await?;
     catalog::invalidate();
     Ok(row.id)
 }
