@@ -47,11 +47,15 @@ export function edgeSecrets(edgeKeyPath) {
  * worker's outbound fetches).
  * Returns { url, mf, db, fetch(path, init), stop() }.
  */
-export async function startEdge({ bindings = {}, unlimited = false, outbound } = {}) {
+/**
+ * Miniflare options for the built worker with wrangler.toml's bindings.
+ * `bindings` are the worker's vars and secrets in full (wrangler.toml's vars
+ * are NOT added here: see startEdge); `suite` names the storage.
+ */
+export function edgeOptions({ bindings, unlimited = false, outbound, suite }) {
   if (!existsSync(BUILD)) throw new Error(`${BUILD} is missing: run 'make build' first`);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(REPO, 'wrangler.toml'));
-  const suite = `${process.pid}-${Date.now()}`;
-  const mf = new Miniflare({
+  return {
     scriptPath: BUILD,
     modules: true,
     modulesRules: workerOptions.modulesRules,
@@ -69,14 +73,25 @@ export async function startEdge({ bindings = {}, unlimited = false, outbound } =
     ratelimits: unlimited
       ? Object.fromEntries(Object.entries(workerOptions.ratelimits ?? {}).map(([k, v]) => [k, { ...v, simple: { limit: 1_000_000, period: 60 } }]))
       : workerOptions.ratelimits,
-    bindings: { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings },
+    bindings,
     // `outbound(request)`: every fetch the worker makes to another host goes
     // here (Miniflare's outbound interception), e.g. a stand-in of
     // Cloudflare's purge API. Without it, outbound requests fail (no network).
     ...(outbound ? { outboundService: outbound } : {}),
     host: '127.0.0.1',
     port: 0,
-  });
+  };
+}
+
+/** wrangler.toml's vars with the test's on top. */
+export function edgeBindings(bindings = {}) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(REPO, 'wrangler.toml'));
+  return { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings };
+}
+
+export async function startEdge({ bindings = {}, unlimited = false, outbound } = {}) {
+  const suite = `${process.pid}-${Date.now()}`;
+  const mf = new Miniflare(edgeOptions({ bindings: edgeBindings(bindings), unlimited, outbound, suite }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const db = await mf.getD1Database('DB');
   await applyMigrations(db);

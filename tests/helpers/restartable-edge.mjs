@@ -17,35 +17,17 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Miniflare } from 'miniflare';
-import { unstable_getMiniflareWorkerOptions } from 'wrangler';
-import { REPO, applyMigrations, edgeSecrets } from './edge.mjs';
+import { applyMigrations, edgeBindings, edgeOptions, edgeSecrets } from './edge.mjs';
 import { tempDir, updraft } from './cli.mjs';
 import { ROLES } from './setup.mjs';
 
-const BUILD = join(REPO, 'worker', 'build', 'index.js');
 
 /** Like startEdge(), plus restart(bindings). */
 export async function startRestartableEdge({ bindings = {}, outbound } = {}) {
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(REPO, 'wrangler.toml'));
   const suite = `${process.pid}-${Date.now()}`;
-  let current = { ...workerOptions.bindings, UPDRAFT_ENV: 'test', ...bindings };
-  const options = (b) => ({
-    scriptPath: BUILD,
-    modules: true,
-    modulesRules: workerOptions.modulesRules,
-    compatibilityDate: workerOptions.compatibilityDate,
-    compatibilityFlags: workerOptions.compatibilityFlags,
-    d1Databases: { DB: `updraft-test-${suite}` },
-    r2Buckets: { ARTIFACTS: `updraft-artifacts-${suite}` },
-    durableObjects: workerOptions.durableObjects,
-    assets: workerOptions.assets,
-    ratelimits: workerOptions.ratelimits,
-    bindings: b,
-    ...(outbound ? { outboundService: outbound } : {}),
-    host: '127.0.0.1',
-    // Keep the port across restarts: devices and the runbook hold the URL.
-    port: 0,
-  });
+  let current = edgeBindings(bindings);
+  // Miniflare picks a free port at first; restarts keep it (devices and the runbook hold the URL).
+  const options = (b) => edgeOptions({ bindings: b, outbound, suite });
   const mf = new Miniflare(options(current));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const port = Number(new URL(url).port);
