@@ -21,7 +21,6 @@ import { applyMigrations, edgeBindings, edgeOptions, edgeSecrets } from './edge.
 import { tempDir, updraft } from './cli.mjs';
 import { ROLES } from './setup.mjs';
 
-
 /** Like startEdge(), plus restart(bindings). */
 export async function startRestartableEdge({ bindings = {}, outbound } = {}) {
   const suite = `${process.pid}-${Date.now()}`;
