@@ -23,6 +23,11 @@ if [ ! -f "$DEMO/tokens.env" ]; then
   (umask 077; printf 'UPLOADER=%s\nAPPROVER=%s\nOPERATOR=%s\n' "$up" "$ap" "$op" > "$DEMO/tokens.env")
 fi
 source "$DEMO/tokens.env"
+# A security officer for emergency revocation (added after the first three; older demo state gets one too).
+if [ -z "${SECURITY:-}" ]; then
+  SECURITY=$("$UPDRAFT" --json tokens create --name "Sam Security" --role security 2>/dev/null | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
+  (umask 077; printf 'SECURITY=%s\n' "$SECURITY" >> "$DEMO/tokens.env")
+fi
 
 if [ ! -f "$DEMO/release-1.0.0.json" ]; then
   echo "== signing release 1.0.0 of acme-thermostat (offline release key)"
@@ -142,6 +147,15 @@ PUB=$(node -pe 'JSON.parse(require("fs").readFileSync(process.argv[1])).public' 
 cat <<MSG
 
 Updraft's local edge is up at $UPDRAFT_SERVER  (state in $STATE/, Ctrl-C to stop)
+
+Open the admin UI at $UPDRAFT_SERVER/ and sign in with a token:
+  operator  $OPERATOR   (campaigns: the two rollouts, live)
+  approver  $APPROVER
+  security  $SECURITY   (the Revocation page)
+
+Revoke the bad release and watch the fleet leave it (docs/runbooks/emergency-revocation.md):
+  UPDRAFT_TOKEN=$SECURITY $UPDRAFT revoke --release $(cat "$DEMO/release-1.2.0.id") --reason "demo: fails 30 % of boots" --yes
+  UPDRAFT_TOKEN=$SECURITY $UPDRAFT revocations list
 
 Try, in another terminal (from $(pwd)):
   curl -s $UPDRAFT_SERVER/healthz
