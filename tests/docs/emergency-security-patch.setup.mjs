@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fleetEdge, oneWaveSpec, waitFor, PRODUCT } from '../helpers/runbook-fleet.mjs';
+import { fleetEdge, PRODUCT } from '../helpers/runbook-fleet.mjs';
 
 const FLEET = 20;
 
@@ -26,13 +26,7 @@ function localHour(at, tz) {
  */
 export default async function emergencySecurityPatch() {
   const s = await fleetEdge();
-  const vulnerable = await s.publish({ version: '1.1.0', securityVersion: 2 });
-  const lastCampaign = await s.campaign(oneWaveSpec(vulnerable.id, `${PRODUCT} 1.1.0`, FLEET));
-  const dir = s.fleetDir();
-  await s.simulate({ devices: FLEET, dir, args: ['--until-version', '1.1.0'] });
-  await waitFor('the 1.1.0 campaign to complete', async () => (await s.status(lastCampaign)).campaign.state.state === 'completed');
-  const staging = s.simulatedIds(dir).slice(0, 3);
-  s.simulate({ devices: FLEET, dir, background: true, maxSeconds: 900, args: ['--duration-s', '900'] });
+  const { release: vulnerable, campaign: lastCampaign, staging } = await s.fleetOn({ version: '1.1.0', securityVersion: 2, devices: FLEET });
 
   const firmware = join(s.dir, `${PRODUCT}-1.1.1.img`);
   writeFileSync(firmware, Buffer.concat([Buffer.from(`${PRODUCT} 1.1.1\n`), randomBytes(40 * 1024)]));

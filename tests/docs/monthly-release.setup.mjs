@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fleetEdge, oneWaveSpec, waitFor, PRODUCT } from '../helpers/runbook-fleet.mjs';
+import { fleetEdge, waitFor, PRODUCT } from '../helpers/runbook-fleet.mjs';
 
 const FLEET = 24;
 
@@ -20,13 +20,7 @@ const FLEET = 24;
  */
 export default async function monthlyRelease() {
   const s = await fleetEdge();
-  const last = await s.publish({ version: '1.1.0', securityVersion: 2 });
-  const lastCampaign = await s.campaign(oneWaveSpec(last.id, `${PRODUCT} 1.1.0`, FLEET));
-  const dir = s.fleetDir();
-  await s.simulate({ devices: FLEET, dir, args: ['--until-version', '1.1.0'] });
-  await waitFor('last month\'s campaign to complete', async () => (await s.status(lastCampaign)).campaign.state.state === 'completed');
-  const staging = s.simulatedIds(dir).slice(0, 3);
-  s.simulate({ devices: FLEET, dir, background: true, maxSeconds: 900, args: ['--duration-s', '900'] });
+  const { staging } = await s.fleetOn({ version: '1.1.0', securityVersion: 2, devices: FLEET });
 
   const firmware = join(s.dir, `${PRODUCT}-1.2.0.img`);
   writeFileSync(firmware, Buffer.concat([Buffer.from(`${PRODUCT} 1.2.0\n`), randomBytes(40 * 1024)]));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fleetEdge, oneWaveSpec, waitFor, PRODUCT } from '../helpers/runbook-fleet.mjs';
+import { fleetEdge, PRODUCT } from '../helpers/runbook-fleet.mjs';
 
 const V2_FLEET = 8;
 
@@ -21,13 +21,7 @@ const V2_FLEET = 8;
  */
 export default async function newHardwareClass() {
   const s = await fleetEdge();
-  const current = await s.publish({ version: '1.1.0', securityVersion: 2 });
-  const currentCampaign = await s.campaign(oneWaveSpec(current.id, `${PRODUCT} 1.1.0`, V2_FLEET));
-  const dir = s.fleetDir();
-  await s.simulate({ devices: V2_FLEET, dir, args: ['--until-version', '1.1.0'] });
-  await waitFor('the 1.1.0 campaign to complete', async () => (await s.status(currentCampaign)).campaign.state.state === 'completed');
-  const staging = s.simulatedIds(dir).slice(0, 3);
-  s.simulate({ devices: V2_FLEET, dir, background: true, maxSeconds: 900, args: ['--duration-s', '900'] });
+  const { staging } = await s.fleetOn({ version: '1.1.0', securityVersion: 2, devices: V2_FLEET });
 
   const factory = join(s.dir, 'thermo-v3-factory.img');
   writeFileSync(factory, Buffer.concat([Buffer.from('thermo-v3 factory image 1.0.0\n'), randomBytes(16 * 1024)]));

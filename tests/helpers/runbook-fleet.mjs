@@ -149,8 +149,24 @@ export async function fleetEdge({ bindings = {}, maxUses = 200 } = {}) {
     await s.stop();
   }
 
+  /**
+   * A fleet of `devices` on `version` (published, rolled out by a completed
+   * one-wave campaign, so only campaigns offer to the product from then on),
+   * kept polling in the background. Returns { release, campaign, dir, staging }
+   * (the first three devices' ids, for a staging group).
+   */
+  async function fleetOn({ version, securityVersion, devices }) {
+    const release = await publish({ version, securityVersion });
+    const rollout = await campaign(oneWaveSpec(release.id, `${PRODUCT} ${version}`, devices));
+    const dir = tempDir('runbook-fleet-');
+    await simulate({ devices, dir, args: ['--until-version', version] });
+    await waitFor(`the ${version} campaign to complete`, async () => (await get(`/api/campaigns/${rollout}`)).campaign.state.state === 'completed');
+    simulate({ devices, dir, background: true, maxSeconds: 900, args: ['--duration-s', '900'] });
+    return { release, campaign: rollout, dir, staging: simulatedIds(dir).slice(0, 3) };
+  }
+
   return {
-    ...s, enrollToken: t.token, publish, campaign, devices, simulate, simulatedIds, versions, env,
+    ...s, enrollToken: t.token, publish, campaign, devices, simulate, simulatedIds, versions, env, fleetOn,
     status: (id) => get(`/api/campaigns/${id}`),
     get,
     fleetDir: () => tempDir('runbook-fleet-'),
