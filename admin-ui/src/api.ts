@@ -239,6 +239,8 @@ export interface HistoryEntry {
   seq: number;
   at: number;
   actor: string;
+  /** The token's name when the action was recorded (people, not token ids). */
+  actor_name?: string;
   action: string;
   details: any;
 }

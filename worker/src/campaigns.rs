@@ -334,7 +334,7 @@ pub async fn get(store: &D1Store, env: &Env, id: &str, now: UnixTime) -> Result<
         .into_iter()
         .map(|e| {
             let details: Value = serde_json::from_slice(e.details.as_bytes()).unwrap_or(Value::String(e.details));
-            json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "details": details })
+            json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "actor_name": e.actor_name, "action": e.action, "details": details })
         })
         .collect();
     let body = json!({

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { CampaignStatus, CampaignSummary, Me, SeriesPoint, WaveView, get, post } from '../api';
+import { CampaignStatus, CampaignSummary, HistoryEntry, Me, SeriesPoint, WaveView, get, post } from '../api';
 import { CampaignChart, ChartPoint } from '../chart';
 import { Badge, Confirm, Empty, ErrorBox, Show, Time, duration, pct, useLoad } from '../ui';
 import { stateText } from './campaigns';
@@ -9,6 +9,11 @@ const LIVE_MS = 3_000;
 type Verb = 'approve' | 'start' | 'pause' | 'resume' | 'advance' | 'cancel' | 'rollback';
 
 /** What each state allows (core/src/rollout/state.rs `transition`); the API decides anyway (409). */
+/** A token id as the person's name, from the campaign's own audit history (the id when unknown). */
+function nameOf(history: HistoryEntry[], id: string): string {
+  return history.find((h) => h.actor === id && h.actor_name)?.actor_name ?? id;
+}
+
 function verbsFor(c: CampaignSummary): Verb[] {
   switch (c.state.state) {
     case 'draft':
@@ -188,10 +193,10 @@ export function CampaignView({ id, me }: { id: string; me: Me }) {
                   <dd>{duration(st.campaign_mttr_s)}</dd>
                   <dt>Created</dt>
                   <dd>
-                    <Time at={c.created_at} /> by {c.created_by === me.id ? 'you' : c.created_by}
+                    <Time at={c.created_at} /> by {c.created_by === me.id ? 'you' : nameOf(st.history, c.created_by)}
                   </dd>
                   <dt>Approved</dt>
-                  <dd>{c.approved_at ? <><Time at={c.approved_at} /> by {c.approved_by === me.id ? 'you' : c.approved_by}</> : '—'}</dd>
+                  <dd>{c.approved_at ? <><Time at={c.approved_at} /> by {c.approved_by === me.id ? 'you' : nameOf(st.history, c.approved_by ?? "")}</> : '—'}</dd>
                 </dl>
                 {verbs.length > 0 && (
                   <div class="actions" role="group" aria-label="Campaign actions">
@@ -297,7 +302,7 @@ export function CampaignView({ id, me }: { id: string; me: Me }) {
                   <ol class="timeline" data-testid="history">
                     {[...st.history].reverse().map((h) => (
                       <li>
-                        <Time at={h.at} /> · <strong>{h.action}</strong> by {h.actor}
+                        <Time at={h.at} /> · <strong>{h.action}</strong> by <span title={h.actor}>{h.actor_name ?? h.actor}</span>
                         {h.details?.change?.reason ? <div class="small">{h.details.change.reason}</div> : null}
                       </li>
                     ))}
