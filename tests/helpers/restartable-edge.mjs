@@ -15,11 +15,10 @@
 // made here, so it can have several root keys and a threshold.
 import http from 'node:http';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { Miniflare } from 'miniflare';
-import { applyMigrations, edgeBindings, edgeOptions, edgeSecrets } from './edge.mjs';
-import { tempDir, updraft } from './cli.mjs';
-import { ROLES } from './setup.mjs';
+import { applyMigrations, edgeBindings, edgeOptions } from './edge.mjs';
+import { updraft } from './cli.mjs';
+import { readyEdge } from './setup.mjs';
 
 /** Like startEdge(), plus restart(bindings). */
 export async function startRestartableEdge({ bindings = {}, outbound } = {}) {
@@ -106,28 +105,10 @@ export function makeThresholdRoot(dir, { product = 'acme-*', rootKeys = 3, rootT
  * rootPath, secrets, api, tokens, stop }.
  */
 export async function readyKeyedEdge({ bindings = {}, outbound, rootKeys = 3, rootThreshold = 2 } = {}) {
-  const dir = tempDir();
-  const rootPath = makeThresholdRoot(dir, { rootKeys, rootThreshold });
-  const secrets = edgeSecrets(join(dir, 'edge.key'));
-  const edge = await startRestartableEdge({ bindings: { ...secrets, ...bindings }, outbound });
-  const bootstrap = secrets.UPDRAFT_BOOTSTRAP_TOKEN;
-  const api = async (method, path, { token = bootstrap, body, headers = {} } = {}) => {
-    const init = { method, headers: { ...headers } };
-    if (token) init.headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) {
-      init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
-      if (!(body instanceof Uint8Array) && !init.headers['content-type']) init.headers['content-type'] = 'application/json';
-    }
-    return edge.fetch(path, init);
-  };
-  const res = await api('POST', '/api/roots', { body: readFileSync(rootPath, 'utf8') });
-  if (res.status !== 201) throw new Error(`publishing root v1 failed: ${res.status} ${await res.text()}`);
-  const tokens = { admin: bootstrap };
-  for (const role of ROLES.filter((r) => r !== 'admin')) {
-    const r = await api('POST', '/api/tokens', { body: { name: `${role} person`, role } });
-    if (r.status !== 201) throw new Error(`creating ${role} token: ${r.status} ${await r.text()}`);
-    tokens[role] = (await r.json()).token;
-  }
-  tokens.approver2 = (await (await api('POST', '/api/tokens', { body: { name: 'second approver', role: 'approver' } })).json()).token;
-  return { edge, dir, rootPath, secrets, api, tokens, stop: () => edge.stop() };
+  return readyEdge({
+    bindings,
+    outbound,
+    makeRootIn: (dir) => makeThresholdRoot(dir, { rootKeys, rootThreshold }),
+    start: ({ bindings: b, outbound: o }) => startRestartableEdge({ bindings: b, outbound: o }),
+  });
 }

@@ -8,11 +8,17 @@ import { makeRoot, tempDir, updraft } from './cli.mjs';
 
 export const ROLES = ['uploader', 'approver', 'operator', 'security', 'viewer', 'admin'];
 
-export async function readyEdge({ product = 'acme-*', unlimited = false, bindings = {}, outbound } = {}) {
+/**
+ * Options: product (the root's scope), unlimited, bindings, outbound (see
+ * startEdge); `makeRootIn(dir)` writes the keys and root v1 into dir and
+ * returns the root's path (default: one root key, tests/helpers/cli.mjs
+ * makeRoot), `start(options)` starts the edge (default: startEdge).
+ */
+export async function readyEdge({ product = 'acme-*', unlimited = false, bindings = {}, outbound, makeRootIn, start = startEdge } = {}) {
   const dir = tempDir();
-  const rootPath = makeRoot(dir, { product });
+  const rootPath = makeRootIn ? makeRootIn(dir) : makeRoot(dir, { product });
   const secrets = edgeSecrets(join(dir, 'edge.key'));
-  const edge = await startEdge({ bindings: { ...secrets, ...bindings }, unlimited, outbound });
+  const edge = await start({ bindings: { ...secrets, ...bindings }, unlimited, outbound });
   const bootstrap = secrets.UPDRAFT_BOOTSTRAP_TOKEN;
 
   const api = async (method, path, { token = bootstrap, body, headers = {} } = {}) => {
