@@ -159,6 +159,56 @@ impl RevokeRequest {
     }
 }
 
+/// Priority of fix-forward campaigns: above any campaign an operator writes.
+pub const FIX_FORWARD_PRIORITY: i32 = i32::MAX;
+/// The fix-forward gate's threshold on the Wilson upper bound (z = 1.96)
+/// after 10 finished updates: 0 or 1 failure of 10 passes (bounds 27.8 %
+/// and 40.4 %), 2 of 10 halt (51.0 %). A stricter threshold would halt a
+/// healthy fix: with 0 failures the bound stays above 20 % until 16 finish.
+pub const FIX_FORWARD_MAX_FAILURE_RATE: f64 = 0.45;
+/// Finished updates before the fix-forward gate judges.
+pub const FIX_FORWARD_MIN_FINISHED: u32 = 10;
+/// Deadline of a fix-forward update.
+pub const FIX_FORWARD_DEADLINE_S: u64 = 3600;
+
+/// The fix-forward campaign of revocation `seq`: one wave of everyone it
+/// selects (devices running one of the `stuck` images), above every other
+/// campaign, windows bypassed, within its own budgets, allowed to go "down"
+/// in version (never in security: the device rules still hold). `salt` is
+/// fresh randomness from the caller. Refuses an empty `stuck`, which would
+/// select the whole product.
+pub fn fix_forward_spec(
+    release_id: &str,
+    product: &str,
+    stuck: &[Sha256],
+    budgets: FixForwardBudgets,
+    seq: u64,
+    salt: &str,
+) -> Result<crate::rollout::CampaignSpec, crate::rollout::SpecError> {
+    if stuck.is_empty() {
+        return Err(crate::rollout::SpecError {
+            field: "selector.current_sha256".into(),
+            detail: "no known image is condemned, so there is nobody to fix forward".into(),
+        });
+    }
+    let spec = serde_json::json!({
+        "name": format!("fix-forward for revocation {seq}"),
+        "release_id": release_id,
+        "product": product,
+        "selector": { "current_sha256": stuck },
+        "waves": [{ "name": "fix-forward", "percent": 100, "min_soak_minutes": 0,
+                    "gate": { "min_finished": FIX_FORWARD_MIN_FINISHED, "max_failure_rate": FIX_FORWARD_MAX_FAILURE_RATE, "on_fail": "halt" } }],
+        "urgency": "critical",
+        "budgets": { "max_starts_per_minute": budgets.max_starts_per_minute, "max_in_flight": budgets.max_in_flight },
+        "deadline_s": FIX_FORWARD_DEADLINE_S,
+        "priority": FIX_FORWARD_PRIORITY,
+        "salt": salt,
+        "auto_advance": true,
+        "allow_downgrade": true,
+    });
+    crate::rollout::parse_spec(spec.to_string().as_bytes())
+}
+
 /// One stored revocation, resolved to images (release ids already turned
 /// into their artifacts' SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +285,24 @@ mod tests {
         let r: RevokeRequest = serde_json::from_str(json).map_err(|e| e.to_string())?;
         r.validate().map_err(|e| e.to_string())?;
         Ok(r)
+    }
+
+    #[test]
+    fn the_fix_forward_campaign_selects_the_stuck_images_and_its_gate_passes_a_healthy_fix() {
+        use crate::rollout::wilson_interval;
+        let salt = "salt-for-the-test-0123456789";
+        let spec = fix_forward_spec("rel-1", "acme", &[sha(1)], FixForwardBudgets::default(), 3, salt).unwrap();
+        assert_eq!(spec.selector.current_sha256, vec![sha(1)]);
+        assert_eq!((spec.priority, spec.allow_downgrade, spec.name.as_str()), (FIX_FORWARD_PRIORITY, true, "fix-forward for revocation 3"));
+        assert!(
+            fix_forward_spec("rel-1", "acme", &[], FixForwardBudgets::default(), 3, salt).is_err(),
+            "an empty selector is the whole product"
+        );
+        // Failure rate judged on the Wilson upper bound: 0 or 1 failure of 10 pass, 2 halt.
+        let gate = &spec.waves[0].gate;
+        let bound = |failed| wilson_interval(failed, u64::from(gate.min_finished), gate.confidence_z).1;
+        assert!(bound(0) <= gate.max_failure_rate && bound(1) <= gate.max_failure_rate);
+        assert!(bound(2) > gate.max_failure_rate);
     }
 
     #[test]

@@ -26,25 +26,16 @@ use crate::campaigns;
 use crate::catalog::{self, Catalog};
 use crate::reply::{Problem, Reply, NO_STORE};
 use crate::runtime;
-use crate::store::d1::{D1Store, ReleaseRow, RevocationRow};
+use crate::store::d1::{D1Store, RevocationRow};
 use crate::store::StoreError;
 use crate::webcrypto::EdgeSigner;
 use serde_json::{json, Value};
 use updraft_core::purge::{self, judge, PurgeState, PurgeStatus, Verdict};
-use updraft_core::revocation::{build_list, FixForwardBudgets, RevocationEntry, RevocationList, RevokeRequest, LIST_LIFETIME_S};
-use updraft_core::rollout::{parse_spec, CampaignSpec, CampaignState};
+use updraft_core::revocation::{build_list, fix_forward_spec, RevocationEntry, RevocationList, RevokeRequest, LIST_LIFETIME_S};
+use updraft_core::rollout::CampaignState;
 use updraft_core::{ProductName, SecurityVersion, Sha256, UnixTime};
 use worker::{Cache, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
-/// Priority of fix-forward campaigns: above any campaign an operator writes.
-pub const FIX_FORWARD_PRIORITY: i32 = i32::MAX;
-/// The fix-forward gate's threshold on the Wilson upper bound (z = 1.96)
-/// after 10 finished updates: 0 or 1 failure of 10 passes (bounds 27.8 %
-/// and 40.4 %), 2 of 10 halt (51.0 %). A stricter threshold would halt a
-/// healthy fix: with 0 failures the bound stays above 20 % until 16 finish.
-pub const FIX_FORWARD_MAX_FAILURE_RATE: f64 = 0.45;
-/// Deadline of a fix-forward update.
-pub const FIX_FORWARD_DEADLINE_S: u64 = 3600;
 /// How long CDNs keep the list between purges (`s-maxage`); the edge also
 /// refuses a cached list older than its catalog's seq.
 pub const LIST_S_MAXAGE: u64 = 60;
@@ -263,18 +254,17 @@ pub async fn create(
         stuck.extend(below_floor.iter().copied());
         stuck.sort_by_key(Sha256::to_hex);
         stuck.dedup();
-        // An empty selector would select every device of the product: no
-        // known image is condemned, so there is nobody to fix forward.
-        let spec = if stuck.is_empty() {
-            Err(Problem::new(
-                422,
-                "nothing-to-fix-forward",
-                "Unprocessable document",
-                "no known image is condemned by this revocation, so no fix-forward campaign was created; roll the replacement out with a campaign",
-            ))
-        } else {
-            fix_forward_spec(r, &stuck, request.fix_forward.unwrap_or_default(), seq)
-        };
+        let spec =
+            fix_forward_spec(&r.id, &r.product, &stuck, request.fix_forward.unwrap_or_default(), seq, &runtime::random_secret("salt")?)
+                .map_err(|e| {
+                    // No known image is condemned (an empty selector would be the whole product), or a bug.
+                    Problem::new(
+                        422,
+                        "nothing-to-fix-forward",
+                        "Unprocessable document",
+                        format!("no fix-forward campaign was created: {e}"),
+                    )
+                });
         match spec {
             Ok(spec) => match campaigns::create_running(store, who, spec, seq, now).await {
                 Ok(id) => fix_forward_campaign_id = Some(id),
@@ -322,28 +312,6 @@ fn status_slug(s: PurgeStatus) -> &'static str {
 
 fn to_json(s: &PurgeState) -> String {
     serde_json::to_string(s).unwrap_or_default()
-}
-
-/// The fix-forward campaign: one wave of everyone it selects (devices running
-/// a revoked image), above every other campaign, windows bypassed, within
-/// its own budgets, allowed to go "down" in version (never in security).
-fn fix_forward_spec(r: &ReleaseRow, stuck: &[Sha256], budgets: FixForwardBudgets, seq: u64) -> Result<CampaignSpec, Problem> {
-    let spec = json!({
-        "name": format!("fix-forward for revocation {seq}"),
-        "release_id": r.id,
-        "product": r.product,
-        "selector": { "current_sha256": stuck },
-        "waves": [{ "name": "fix-forward", "percent": 100, "min_soak_minutes": 0,
-                    "gate": { "min_finished": 10, "max_failure_rate": FIX_FORWARD_MAX_FAILURE_RATE, "on_fail": "halt" } }],
-        "urgency": "critical",
-        "budgets": { "max_starts_per_minute": budgets.max_starts_per_minute, "max_in_flight": budgets.max_in_flight },
-        "deadline_s": FIX_FORWARD_DEADLINE_S,
-        "priority": FIX_FORWARD_PRIORITY,
-        "salt": runtime::random_secret("salt")?,
-        "auto_advance": true,
-        "allow_downgrade": true,
-    });
-    parse_spec(spec.to_string().as_bytes()).map_err(|e| Problem::internal(format!("fix-forward campaign: {e}")))
 }
 
 /// Signs `list` afresh: issued now, valid for [`LIST_LIFETIME_S`].
